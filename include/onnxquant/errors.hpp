@@ -1,0 +1,49 @@
+// Error types that the command line maps to exit codes.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace onnxquant {
+
+// Process exit codes; docs/cli.md lists them for scripts.
+enum class ExitCode : int {
+  kSuccess = 0,
+  kInternalError = 1,
+  kUsageError = 2,
+  kInvalidModel = 3,
+  kIoError = 4,
+  kNotImplemented = 5,
+};
+
+// An error the user can cause and fix: a bad option, a broken model, a file that cannot be read.
+class Error : public std::runtime_error {
+ public:
+  Error(ExitCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  ExitCode code() const { return code_; }
+
+ private:
+  ExitCode code_;
+};
+
+class UsageError : public Error {
+ public:
+  explicit UsageError(const std::string& message) : Error(ExitCode::kUsageError, message) {}
+};
+
+class ModelError : public Error {
+ public:
+  explicit ModelError(const std::string& message) : Error(ExitCode::kInvalidModel, message) {}
+};
+
+class IoError : public Error {
+ public:
+  explicit IoError(const std::string& message) : Error(ExitCode::kIoError, message) {}
+};
+
+class NotImplementedError : public Error {
+ public:
+  explicit NotImplementedError(const std::string& message) : Error(ExitCode::kNotImplemented, message) {}
+};
+
+}  // namespace onnxquant

@@ -1,0 +1,57 @@
+// Loading and saving ONNX models, with external data.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <vector>
+
+#include <onnx/onnx_pb.h>
+
+#include "onnxquant/options.hpp"
+
+namespace onnxquant {
+
+// Protobuf cannot serialize or parse a message of 2 GiB or more.
+inline constexpr uint64_t kProtobufLimitBytes = (uint64_t{1} << 31) - 1;
+// Tensors smaller than this stay inline when a model is saved with external data.
+inline constexpr uint64_t kExternalDataThresholdBytes = 1024;
+
+struct Model {
+  onnx::ModelProto proto;
+  std::filesystem::path path;
+  // Files that external data of the model referred to, resolved to canonical paths.
+  std::vector<std::filesystem::path> external_files;
+  // Size of the .onnx file plus the external data it referred to.
+  uint64_t total_bytes = 0;
+};
+
+struct LoadOptions {
+  // When false, tensors stored externally keep their location entries and no data is read.
+  bool load_external_data = true;
+};
+
+// Loads a model and, by default, reads all external data into the tensors' raw_data. External data
+// locations are resolved relative to the model's folder; a location that is absolute, contains "..",
+// leaves the folder or is reached through a symbolic or hard link is rejected before any read.
+Model load_model(const std::filesystem::path& path, const LoadOptions& options = {});
+
+struct SaveOptions {
+  ExternalDataMode external_data = ExternalDataMode::kAuto;
+  bool input_had_external_data = false;
+};
+
+struct SaveResult {
+  uint64_t model_bytes = 0;
+  uint64_t external_data_bytes = 0;
+  std::filesystem::path external_data_path;  // empty when everything is inline
+};
+
+// Writes the model through temporary files in the output folder that are renamed into place, so
+// the output path never holds a partial model. With external data the tensors move out of `model`
+// into OUTPUT.data (the file name of the output plus ".data"), which is why `model` is not const.
+SaveResult save_model(onnx::ModelProto& model, const std::filesystem::path& output, const SaveOptions& options);
+
+// The path save_model uses for the external data of `output`.
+std::filesystem::path external_data_path_for(const std::filesystem::path& output);
+
+}  // namespace onnxquant

@@ -1,0 +1,38 @@
+// Options of the quantize command, shared by the command line and the library API.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace onnxquant {
+
+enum class Precision { kInt8, kInt4, kFp16, kFp32 };
+
+// How the output model stores its tensors.
+enum class ExternalDataMode {
+  kAuto,    // External when the input used external data or the model exceeds protobuf's 2 GiB limit.
+  kAlways,  // Tensors of at least kExternalDataThresholdBytes go to OUTPUT.data.
+  kNever,   // Everything inline; fails when the model exceeds 2 GiB.
+};
+
+inline constexpr int64_t kDefaultBlockSize = 32;
+inline constexpr int64_t kDefaultMinElements = 1024;
+
+struct QuantizeOptions {
+  Precision precision = Precision::kInt8;
+  bool per_channel = false;
+  bool asymmetric = false;
+  int64_t block_size = kDefaultBlockSize;
+  // Weights with fewer elements stay float: their share of the model is small and quantizing them
+  // costs accuracy (first convolutions, small projections).
+  int64_t min_elements = kDefaultMinElements;
+  // Node names or weight tensor names that stay float.
+  std::vector<std::string> exclude;
+  // MatMulNBits accuracy_level attribute (0 leaves the choice to ONNX Runtime).
+  int64_t accuracy_level = 0;
+};
+
+const char* to_string(Precision precision);
+
+}  // namespace onnxquant

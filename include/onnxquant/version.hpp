@@ -1,0 +1,7 @@
+#pragma once
+
+namespace onnxquant {
+
+inline constexpr const char* kVersion = "0.1.0";
+
+}  // namespace onnxquant

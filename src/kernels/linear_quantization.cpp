@@ -1,0 +1,112 @@
+#include "kernels/linear_quantization.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <cfloat>
+#include <cmath>
+
+namespace onnxquant::kernels {
+namespace {
+
+struct ValueRange {
+  float min = 0.0f;
+  float max = 0.0f;
+};
+
+// Range of the finite values of one channel, widened to include 0.
+ValueRange channel_range(std::span<const float> values, const AxisLayout& layout, int64_t channel) {
+  ValueRange range;
+  for (int64_t o = 0; o < layout.outer; ++o) {
+    const float* row = values.data() + (o * layout.channels + channel) * layout.inner;
+    for (int64_t i = 0; i < layout.inner; ++i) {
+      const float x = row[i];
+      if (!std::isfinite(x)) continue;
+      range.min = std::min(range.min, x);
+      range.max = std::max(range.max, x);
+    }
+  }
+  return range;
+}
+
+LinearQuantParams params_for_range(ValueRange value_range, bool symmetric, IntegerRange range) {
+  LinearQuantParams params{1.0f, 0};
+  if (symmetric) {
+    const double max_abs = std::max(std::fabs(static_cast<double>(value_range.min)),
+                                    std::fabs(static_cast<double>(value_range.max)));
+    if (max_abs == 0.0) return params;
+    params.scale = static_cast<float>(max_abs / range.max);
+  } else {
+    // Double precision keeps (max - min) finite for values near the float limit.
+    const double span = static_cast<double>(value_range.max) - static_cast<double>(value_range.min);
+    if (span == 0.0) {
+      params.zero_point = std::clamp(0, range.min, range.max);
+      return params;
+    }
+    params.scale = static_cast<float>(span / (range.max - range.min));
+  }
+  params.scale = std::max(params.scale, FLT_MIN);
+
+  if (!symmetric) {
+    const double zero_point = range.min - std::nearbyint(static_cast<double>(value_range.min) / params.scale);
+    params.zero_point = static_cast<int32_t>(std::clamp(zero_point, static_cast<double>(range.min),
+                                                        static_cast<double>(range.max)));
+  }
+  return params;
+}
+
+}  // namespace
+
+std::vector<LinearQuantParams> choose_linear_params(std::span<const float> values, const AxisLayout& layout,
+                                                    bool symmetric, IntegerRange range) {
+  assert(static_cast<int64_t>(values.size()) == layout.size());
+  std::vector<LinearQuantParams> params;
+  params.reserve(static_cast<size_t>(layout.channels));
+  for (int64_t c = 0; c < layout.channels; ++c) {
+    params.push_back(params_for_range(channel_range(values, layout, c), symmetric, range));
+  }
+  return params;
+}
+
+int32_t quantize_value(float value, const LinearQuantParams& params, IntegerRange range) {
+  if (std::isnan(value)) return std::clamp(params.zero_point, range.min, range.max);
+  // Division, not multiplication by an inverse, as QuantizeLinear specifies; nearbyint rounds
+  // half to even in the default floating-point environment.
+  const float rounded = std::nearbyint(value / params.scale);
+  const float shifted = rounded + static_cast<float>(params.zero_point);
+  const float clamped = std::clamp(shifted, static_cast<float>(range.min), static_cast<float>(range.max));
+  return static_cast<int32_t>(clamped);
+}
+
+void quantize_linear(std::span<const float> values, const AxisLayout& layout,
+                     std::span<const LinearQuantParams> params, IntegerRange range, std::span<uint8_t> output) {
+  assert(static_cast<int64_t>(values.size()) == layout.size());
+  assert(output.size() == values.size());
+  assert(static_cast<int64_t>(params.size()) == layout.channels);
+  for (int64_t o = 0; o < layout.outer; ++o) {
+    for (int64_t c = 0; c < layout.channels; ++c) {
+      const int64_t offset = (o * layout.channels + c) * layout.inner;
+      for (int64_t i = 0; i < layout.inner; ++i) {
+        const int32_t q = quantize_value(values[offset + i], params[c], range);
+        output[offset + i] = static_cast<uint8_t>(q & 0xff);
+      }
+    }
+  }
+}
+
+void dequantize_linear(std::span<const uint8_t> quantized, const AxisLayout& layout,
+                       std::span<const LinearQuantParams> params, bool is_signed, std::span<float> output) {
+  assert(static_cast<int64_t>(quantized.size()) == layout.size());
+  assert(output.size() == quantized.size());
+  for (int64_t o = 0; o < layout.outer; ++o) {
+    for (int64_t c = 0; c < layout.channels; ++c) {
+      const int64_t offset = (o * layout.channels + c) * layout.inner;
+      for (int64_t i = 0; i < layout.inner; ++i) {
+        const uint8_t byte = quantized[offset + i];
+        const int32_t q = is_signed ? static_cast<int32_t>(static_cast<int8_t>(byte)) : static_cast<int32_t>(byte);
+        output[offset + i] = static_cast<float>(q - params[c].zero_point) * params[c].scale;
+      }
+    }
+  }
+}
+
+}  // namespace onnxquant::kernels

@@ -1,0 +1,137 @@
+#include "passes/candidates.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+#include <optional>
+
+#include "io/tensor_data.hpp"
+
+namespace onnxquant::passes {
+namespace {
+
+bool is_default_domain(const onnx::NodeProto& node) { return node.domain().empty() || node.domain() == "ai.onnx"; }
+
+std::string describe_node(const onnx::NodeProto& node) {
+  return node.name().empty() ? fmt::format("an unnamed {} node", node.op_type())
+                             : fmt::format("'{}' ({})", node.name(), node.op_type());
+}
+
+bool is_excluded(const graph::Weight& weight, const std::vector<std::string>& exclude) {
+  auto listed = [&](const std::string& name) { return std::find(exclude.begin(), exclude.end(), name) != exclude.end(); };
+  if (listed(weight.name)) return true;
+  return std::any_of(weight.uses.begin(), weight.uses.end(), [&](const auto& use) { return listed(use.node->name()); });
+}
+
+// The reason a weight read by a quantizable slot stays float, or nothing when it is a candidate.
+std::optional<std::string> skip_reason(const graph::Weight& weight, const QuantizeOptions& options) {
+  if (is_excluded(weight, options.exclude)) return "excluded by --exclude";
+
+  const int32_t type = weight.tensor->data_type();
+  if (type != onnx::TensorProto::FLOAT && type != onnx::TensorProto::FLOAT16) {
+    return fmt::format("dtype {} is not supported; float32 and float16 weights are quantized", io::dtype_name(type));
+  }
+
+  for (const auto& use : weight.uses) {
+    if (!is_weight_slot(use)) {
+      return fmt::format("also read by {} as input {}, which needs the float tensor", describe_node(*use.node),
+                         use.input_index);
+    }
+    if (options.precision == Precision::kInt4 && use.node->op_type() != "MatMul") {
+      return fmt::format("INT4 applies to MatMul weights; {} keeps it float (use -p int8 for {})",
+                         describe_node(*use.node), use.node->op_type());
+    }
+  }
+  if (weight.is_graph_output) return "also a graph output, which needs the float tensor";
+
+  const uint64_t elements = io::element_count(*weight.tensor);
+  if (elements < static_cast<uint64_t>(options.min_elements)) {
+    return fmt::format("{} elements, fewer than --min-elements {}", elements, options.min_elements);
+  }
+  if (options.precision == Precision::kInt4 && weight.tensor->dims_size() != 2) {
+    return fmt::format("MatMul B has rank {}; MatMulNBits takes a 2-D B", weight.tensor->dims_size());
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool is_weight_slot(const graph::WeightUse& use) {
+  if (!is_default_domain(*use.node)) return false;
+  const std::string& op = use.node->op_type();
+  if (op == "MatMul") return use.input_index == kMatMulInputB;
+  if (op == "Gemm") return use.input_index == kGemmInputB;
+  if (op == "Conv" || op == "ConvTranspose") return use.input_index == kConvInputW;
+  return false;
+}
+
+std::vector<std::string> node_names(const graph::Weight& weight) {
+  std::vector<std::string> names;
+  for (const auto& use : weight.uses) names.push_back(use.node->name());
+  return names;
+}
+
+std::vector<std::string> node_op_types(const graph::Weight& weight) {
+  std::vector<std::string> types;
+  for (const auto& use : weight.uses) types.push_back(use.node->op_type());
+  return types;
+}
+
+SkippedTensor make_skipped(const graph::Weight& weight, std::string reason) {
+  SkippedTensor skipped;
+  skipped.name = weight.name;
+  skipped.scope = weight.scope;
+  skipped.nodes = node_names(weight);
+  skipped.op_types = node_op_types(weight);
+  skipped.shape = io::dims_of(*weight.tensor);
+  skipped.dtype = io::dtype_name(weight.tensor->data_type());
+  skipped.bytes = io::tensor_bytes(*weight.tensor);
+  skipped.reason = std::move(reason);
+  return skipped;
+}
+
+std::vector<Candidate> select_candidates(std::vector<graph::Weight>& weights, const QuantizeOptions& options,
+                                         Report& report) {
+  std::vector<Candidate> candidates;
+  for (auto& weight : weights) {
+    const bool in_weight_slot = std::any_of(weight.uses.begin(), weight.uses.end(), is_weight_slot);
+    if (!in_weight_slot) continue;
+
+    if (auto reason = skip_reason(weight, options)) {
+      report.skipped.push_back(make_skipped(weight, std::move(*reason)));
+    } else {
+      candidates.push_back({&weight});
+    }
+  }
+  return candidates;
+}
+
+}  // namespace onnxquant::passes
+
+namespace onnxquant::passes {
+
+std::optional<std::vector<float>> read_finite_values(const graph::Weight& weight, Report& report) {
+  std::vector<float> values = io::read_float_values(*weight.tensor);
+  const auto non_finite = std::count_if(values.begin(), values.end(), [](float x) { return !std::isfinite(x); });
+  if (non_finite > 0) {
+    report.skipped.push_back(
+        make_skipped(weight, fmt::format("contains {} NaN or infinite values; kept float so they stay exact", non_finite)));
+    return std::nullopt;
+  }
+  return values;
+}
+
+TensorReport make_tensor_report(const graph::Weight& weight) {
+  TensorReport entry;
+  entry.name = weight.name;
+  entry.scope = weight.scope;
+  entry.nodes = node_names(weight);
+  entry.op_types = node_op_types(weight);
+  entry.shape = io::dims_of(*weight.tensor);
+  entry.dtype_before = io::dtype_name(weight.tensor->data_type());
+  entry.elements = io::element_count(*weight.tensor);
+  entry.bytes_before = io::tensor_bytes(*weight.tensor);
+  return entry;
+}
+
+}  // namespace onnxquant::passes

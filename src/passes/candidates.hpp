@@ -1,0 +1,50 @@
+// Choosing which weights a precision quantizes, and why the others stay float.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "graph/weights.hpp"
+#include "onnxquant/options.hpp"
+#include "onnxquant/report.hpp"
+
+namespace onnxquant::passes {
+
+struct Candidate {
+  graph::Weight* weight;
+};
+
+// Input positions of the weight operand of the quantizable operators.
+inline constexpr int kMatMulInputB = 1;
+inline constexpr int kGemmInputB = 1;
+inline constexpr int kConvInputW = 1;
+
+// True for a use that reads the weight operand of MatMul, Gemm, Conv or ConvTranspose.
+bool is_weight_slot(const graph::WeightUse& use);
+
+// Splits the model's weights into candidates for `options.precision` and skipped tensors, which
+// go into the report with a reason. Weights that no MatMul, Gemm, Conv or ConvTranspose reads as
+// its weight operand are neither.
+std::vector<Candidate> select_candidates(std::vector<graph::Weight>& weights, const QuantizeOptions& options,
+                                         Report& report);
+
+// The report entry of a weight that stays float.
+SkippedTensor make_skipped(const graph::Weight& weight, std::string reason);
+
+// Names and op types of the nodes that read a weight, for the report.
+std::vector<std::string> node_names(const graph::Weight& weight);
+std::vector<std::string> node_op_types(const graph::Weight& weight);
+
+}  // namespace onnxquant::passes
+
+namespace onnxquant::passes {
+
+// Reads the weight as float32 values. Returns nothing, and records the weight as skipped, when it
+// contains NaN or infinity: such weights stay float so that those values stay exact.
+std::optional<std::vector<float>> read_finite_values(const graph::Weight& weight, Report& report);
+
+// A report entry with the weight's identity, shape and original size filled in.
+TensorReport make_tensor_report(const graph::Weight& weight);
+
+}  // namespace onnxquant::passes

@@ -1,0 +1,41 @@
+// Graph changes collected while passes run and applied in one step at the end, so that the node
+// and tensor pointers the passes hold stay valid until then.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <onnx/onnx_pb.h>
+
+#include "graph/weights.hpp"
+
+namespace onnxquant::passes {
+
+class GraphEdits {
+ public:
+  // Removes the initializer or Constant node that defines the weight, and its graph input entry.
+  void remove_definition(const graph::Weight& weight);
+  void add_initializer(onnx::GraphProto& graph, onnx::TensorProto tensor);
+  // Adds a node at the start of the graph; its inputs must be initializers of the same graph.
+  void prepend_node(onnx::GraphProto& graph, onnx::NodeProto node);
+  // Drops value_info entries of a name that no longer exists after the edits.
+  void forget_value(onnx::GraphProto& graph, const std::string& name);
+
+  void apply();
+
+ private:
+  struct Changes {
+    std::set<const onnx::TensorProto*> removed_initializers;
+    std::set<const onnx::NodeProto*> removed_nodes;
+    std::set<std::string> removed_inputs;
+    std::set<std::string> forgotten_values;
+    std::vector<onnx::TensorProto> added_initializers;
+    std::vector<onnx::NodeProto> prepended_nodes;
+  };
+
+  std::map<onnx::GraphProto*, Changes> changes_;
+};
+
+}  // namespace onnxquant::passes

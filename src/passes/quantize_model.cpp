@@ -1,0 +1,144 @@
+// The quantize driver: opset preparation, weight selection, one pass per precision, and the
+// per-tensor log lines.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "graph/names.hpp"
+#include "graph/opset.hpp"
+#include "graph/weights.hpp"
+#include "io/tensor_data.hpp"
+#include "onnxquant/errors.hpp"
+#include "onnxquant/quantize.hpp"
+#include "passes/candidates.hpp"
+#include "passes/int4_matmul_nbits.hpp"
+#include "passes/int8_qdq.hpp"
+
+namespace onnxquant {
+
+const char* to_string(Precision precision) {
+  switch (precision) {
+    case Precision::kInt8: return "int8";
+    case Precision::kInt4: return "int4";
+    case Precision::kFp16: return "fp16";
+    case Precision::kFp32: return "fp32";
+  }
+  return "unknown";
+}
+
+void validate_options(const QuantizeOptions& options) {
+  if (options.precision == Precision::kFp16 || options.precision == Precision::kFp32) {
+    throw NotImplementedError(fmt::format("-p {} is not implemented yet; use -p int8 or -p int4",
+                                          to_string(options.precision)));
+  }
+  const int64_t block = options.block_size;
+  if (block < passes::kMinBlockSize || (block & (block - 1)) != 0) {
+    throw UsageError(fmt::format("--block-size {} is invalid; it must be a power of two of at least {}", block,
+                                 passes::kMinBlockSize));
+  }
+  if (options.min_elements < 0) {
+    throw UsageError(fmt::format("--min-elements {} is invalid; it must be 0 or more", options.min_elements));
+  }
+  if (options.accuracy_level < 0 || options.accuracy_level > 4) {
+    throw UsageError(fmt::format("--accuracy-level {} is invalid; it must be 0 to 4", options.accuracy_level));
+  }
+  if (options.precision == Precision::kInt4 && options.per_channel) {
+    throw UsageError("--per-channel applies to -p int8; INT4 is always quantized in blocks (--block-size)");
+  }
+}
+
+namespace {
+
+// Raises the ai.onnx opset to what DequantizeLinear needs. Returns whether per-channel stays possible.
+bool prepare_int8_opset(onnx::ModelProto& model, bool per_channel, Report& report) {
+  const int64_t opset = graph::opset_version(model, "");
+  const int64_t required = per_channel ? passes::kMinOpsetPerChannel : passes::kMinOpsetDequantizeLinear;
+  if (opset >= required) return per_channel;
+
+  std::string error;
+  if (graph::convert_opset(model, required, error)) {
+    const std::string note = fmt::format("converted ai.onnx opset {} to {} for DequantizeLinear{}", opset, required,
+                                         per_channel ? " with an axis" : "");
+    spdlog::info("{}", note);
+    report.notes.push_back(note);
+    return per_channel;
+  }
+  if (per_channel && opset >= passes::kMinOpsetDequantizeLinear) {
+    const std::string note = fmt::format(
+        "per-channel needs ai.onnx opset {} and the ONNX version converter could not convert opset {} ({}); "
+        "all weights are quantized per-tensor",
+        passes::kMinOpsetPerChannel, opset, error);
+    spdlog::warn("{}", note);
+    report.notes.push_back(note);
+    return false;
+  }
+  throw ModelError(fmt::format("ai.onnx opset {} has no DequantizeLinear and the ONNX version converter could not "
+                               "convert the model to opset {}: {}",
+                               opset, required, error));
+}
+
+// Tensors below this SQNR lose enough precision that model outputs often change visibly.
+constexpr double kLowSqnrDb = 20.0;
+
+void warn_low_sqnr(Report& report) {
+  std::vector<std::string> names;
+  for (const auto& entry : report.tensors) {
+    if (entry.sqnr_db < kLowSqnrDb) names.push_back(fmt::format("{} ({:.1f} dB)", entry.name, entry.sqnr_db));
+  }
+  if (names.empty()) return;
+  std::string hint = report.options.precision == Precision::kInt8 && !report.options.per_channel
+                         ? "--per-channel or --exclude NAME keeps more accuracy"
+                         : "--exclude NAME keeps such tensors float";
+  report.notes.push_back(fmt::format("{} tensors have SQNR below {:.0f} dB, which often changes model outputs; {}: {}",
+                                     names.size(), kLowSqnrDb, hint, fmt::join(names, ", ")));
+  spdlog::warn("{}", report.notes.back());
+}
+
+void log_tensor(size_t index, size_t total, const TensorReport& entry) {
+  spdlog::info("[{}/{}] {} {} {} -> {} {}{}: {} -> {} bytes, SQNR {:.1f} dB", index, total, entry.name,
+               io::format_shape(entry.shape), entry.dtype_before, entry.dtype_after, entry.scheme,
+               entry.block_size > 0 ? fmt::format(" {}", entry.block_size) : "", entry.bytes_before, entry.bytes_after,
+               entry.sqnr_db);
+  spdlog::debug("    nodes {}, scale [{:.4g}, {:.4g}], MSE {:.4g}, max abs error {:.4g}, cosine {:.6f}",
+                fmt::join(entry.nodes, ", "), entry.scale_min, entry.scale_max, entry.mse, entry.max_abs_error,
+                entry.cosine_similarity);
+}
+
+}  // namespace
+
+void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Report& report) {
+  validate_options(options);
+  report.options = options;
+  report.opset_before = graph::opset_version(model, "");
+
+  passes::Int8Settings int8_settings{options.per_channel, options.asymmetric};
+  if (options.precision == Precision::kInt8) {
+    int8_settings.per_channel = prepare_int8_opset(model, options.per_channel, report);
+  }
+
+  // Index after any opset conversion, which replaces the model's messages.
+  std::vector<graph::Weight> weights = graph::index_weights(model);
+  graph::NameAllocator names(model);
+  passes::GraphEdits edits;
+  passes::PassContext context{options, edits, names, report};
+
+  const std::vector<passes::Candidate> candidates = passes::select_candidates(weights, options, report);
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const size_t before = report.tensors.size();
+    if (options.precision == Precision::kInt8) {
+      passes::quantize_weight_int8(candidates[i], int8_settings, context);
+    } else {
+      passes::quantize_weight_int4(candidates[i], context);
+    }
+    if (report.tensors.size() > before) log_tensor(i + 1, candidates.size(), report.tensors.back());
+  }
+  edits.apply();
+  warn_low_sqnr(report);
+
+  for (const auto& skipped : report.skipped) spdlog::debug("kept float: {} ({})", skipped.name, skipped.reason);
+  if (options.precision == Precision::kInt4 && !report.tensors.empty()) {
+    graph::add_opset_import(model, graph::kMicrosoftDomain, passes::kMicrosoftOpsetVersion);
+  }
+  report.opset_after = graph::opset_version(model, "");
+}
+
+}  // namespace onnxquant

@@ -1,0 +1,98 @@
+// Load, quantize, check and save: the library entry point behind `onnxquant quantize`.
+#include <chrono>
+#include <fmt/format.h>
+#include <onnx/checker.h>
+#include <spdlog/spdlog.h>
+
+#include "graph/opset.hpp"
+#include "onnxquant/errors.hpp"
+#include "onnxquant/quantize.hpp"
+
+namespace onnxquant {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool same_file(const fs::path& a, const fs::path& b) {
+  std::error_code error;
+  if (fs::exists(a, error) && fs::exists(b, error)) return fs::equivalent(a, b, error);
+  return fs::weakly_canonical(a, error) == fs::weakly_canonical(b, error);
+}
+
+void reject_overwriting_input(const fs::path& input, const fs::path& output) {
+  if (same_file(input, output)) {
+    throw UsageError(fmt::format("the output '{}' is the input model; choose another output path", output.string()));
+  }
+}
+
+void reject_overwriting_external_data(const Model& model, const fs::path& output) {
+  const fs::path data_path = external_data_path_for(output);
+  for (const auto& file : model.external_files) {
+    if (same_file(file, output) || same_file(file, data_path)) {
+      throw UsageError(fmt::format("writing '{}' would overwrite the input's external data file '{}'; choose another "
+                                   "output path",
+                                   output.string(), file.string()));
+    }
+  }
+}
+
+bool checker_knows(const onnx::ModelProto& model) {
+  return graph::opset_version(model, "") <= graph::checker_max_opset() &&
+         model.ir_version() <= graph::checker_max_ir_version();
+}
+
+// Runs the ONNX checker; returns the error message, or an empty string when the model passes.
+std::string check(const onnx::ModelProto& model) {
+  try {
+    onnx::checker::check_model(model);
+    return {};
+  } catch (const std::exception& error) {
+    return error.what();
+  }
+}
+
+}  // namespace
+
+Report quantize_file(const fs::path& input, const fs::path& output, const QuantizeFileOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  validate_options(options.quantize);
+  reject_overwriting_input(input, output);
+
+  spdlog::info("loading {}", input.string());
+  Model model = load_model(input);
+  reject_overwriting_external_data(model, output);
+
+  Report report;
+  report.input_path = input.string();
+  report.output_path = output.string();
+  report.model_bytes_before = model.total_bytes;
+
+  const bool check_input = checker_knows(model.proto);
+  const std::string input_error = check_input ? check(model.proto) : std::string();
+  if (!input_error.empty()) {
+    report.notes.push_back("the input model does not pass the ONNX checker, so the output is not checked either: " +
+                           input_error);
+    spdlog::warn("{}", report.notes.back());
+  }
+
+  quantize_model(model.proto, options.quantize, report);
+
+  if (check_input && input_error.empty() && checker_knows(model.proto)) {
+    const std::string output_error = check(model.proto);
+    if (!output_error.empty()) {
+      throw std::runtime_error("the quantized model does not pass the ONNX checker, so it was not written: " +
+                               output_error);
+    }
+    spdlog::debug("the quantized model passes the ONNX checker");
+  }
+
+  SaveOptions save_options;
+  save_options.external_data = options.external_data;
+  save_options.input_had_external_data = !model.external_files.empty();
+  const SaveResult saved = save_model(model.proto, output, save_options);
+  report.model_bytes_after = saved.model_bytes + saved.external_data_bytes;
+  report.wall_time_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace onnxquant

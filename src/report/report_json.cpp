@@ -1,0 +1,137 @@
+#include <cmath>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "io/atomic_file.hpp"
+#include "onnxquant/report.hpp"
+#include "onnxquant/version.hpp"
+
+namespace onnxquant {
+namespace {
+
+using nlohmann::json;
+
+// JSON has no infinity or NaN: such values are written as null.
+json finite_or_null(double value) { return std::isfinite(value) ? json(value) : json(nullptr); }
+
+json tensor_json(const TensorReport& entry) {
+  return {
+      {"name", entry.name},
+      {"scope", entry.scope},
+      {"nodes", entry.nodes},
+      {"op_types", entry.op_types},
+      {"shape", entry.shape},
+      {"dtype_before", entry.dtype_before},
+      {"dtype_after", entry.dtype_after},
+      {"elements", entry.elements},
+      {"bytes_before", entry.bytes_before},
+      {"bytes_after", entry.bytes_after},
+      {"scheme", entry.scheme},
+      {"axis", entry.axis >= 0 ? json(entry.axis) : json(nullptr)},
+      {"block_size", entry.block_size > 0 ? json(entry.block_size) : json(nullptr)},
+      {"symmetric", entry.symmetric},
+      {"scale_min", entry.scale_min},
+      {"scale_max", entry.scale_max},
+      {"mse", entry.mse},
+      {"max_abs_error", entry.max_abs_error},
+      {"sqnr_db", finite_or_null(entry.sqnr_db)},
+      {"cosine_similarity", entry.cosine_similarity},
+  };
+}
+
+json skipped_json(const SkippedTensor& entry) {
+  return {
+      {"name", entry.name}, {"scope", entry.scope},  {"nodes", entry.nodes},   {"op_types", entry.op_types},
+      {"shape", entry.shape}, {"dtype", entry.dtype}, {"bytes", entry.bytes}, {"reason", entry.reason},
+  };
+}
+
+json options_json(const QuantizeOptions& options) {
+  return {
+      {"precision", to_string(options.precision)},
+      {"per_channel", options.per_channel},
+      {"asymmetric", options.asymmetric},
+      {"block_size", options.precision == Precision::kInt4 ? json(options.block_size) : json(nullptr)},
+      {"min_elements", options.min_elements},
+      {"exclude", options.exclude},
+      {"accuracy_level", options.accuracy_level},
+  };
+}
+
+json summary_json(const ReportSummary& summary, const Report& report) {
+  return {
+      {"quantized_tensors", summary.quantized_tensors},
+      {"skipped_tensors", summary.skipped_tensors},
+      {"quantized_elements", summary.quantized_elements},
+      {"weight_bytes_before", summary.weight_bytes_before},
+      {"weight_bytes_after", summary.weight_bytes_after},
+      {"model_bytes_before", report.model_bytes_before},
+      {"model_bytes_after", report.model_bytes_after},
+      {"compression_ratio", finite_or_null(summary.compression_ratio)},
+      {"bits_per_weight", finite_or_null(summary.bits_per_weight)},
+      {"min_sqnr_db", finite_or_null(summary.min_sqnr_db)},
+      {"mean_sqnr_db", finite_or_null(summary.mean_sqnr_db)},
+      {"wall_time_seconds", report.wall_time_seconds},
+  };
+}
+
+}  // namespace
+
+ReportSummary summarize(const Report& report) {
+  ReportSummary summary;
+  summary.quantized_tensors = report.tensors.size();
+  summary.skipped_tensors = report.skipped.size();
+  double sqnr_sum = 0.0;
+  uint64_t finite_sqnr = 0;
+  summary.min_sqnr_db = std::numeric_limits<double>::infinity();
+  for (const auto& entry : report.tensors) {
+    summary.quantized_elements += entry.elements;
+    summary.weight_bytes_before += entry.bytes_before;
+    summary.weight_bytes_after += entry.bytes_after;
+    summary.min_sqnr_db = std::min(summary.min_sqnr_db, entry.sqnr_db);
+    if (std::isfinite(entry.sqnr_db)) {
+      sqnr_sum += entry.sqnr_db;
+      ++finite_sqnr;
+    }
+  }
+  summary.mean_sqnr_db = finite_sqnr > 0 ? sqnr_sum / static_cast<double>(finite_sqnr)
+                                         : std::numeric_limits<double>::quiet_NaN();
+  summary.compression_ratio = report.model_bytes_after > 0 ? static_cast<double>(report.model_bytes_before) /
+                                                                 static_cast<double>(report.model_bytes_after)
+                                                           : std::numeric_limits<double>::quiet_NaN();
+  summary.bits_per_weight = summary.quantized_elements > 0 ? 8.0 * static_cast<double>(summary.weight_bytes_after) /
+                                                                 static_cast<double>(summary.quantized_elements)
+                                                           : std::numeric_limits<double>::quiet_NaN();
+  return summary;
+}
+
+std::string report_to_json(const Report& report) {
+  json tensors = json::array();
+  for (const auto& entry : report.tensors) tensors.push_back(tensor_json(entry));
+  json skipped = json::array();
+  for (const auto& entry : report.skipped) skipped.push_back(skipped_json(entry));
+
+  const json document = {
+      {"schema", "onnxquant.report"},
+      {"schema_version", kReportSchemaVersion},
+      {"tool", {{"name", "onnxquant"}, {"version", kVersion}}},
+      {"input", report.input_path},
+      {"output", report.output_path},
+      {"options", options_json(report.options)},
+      {"opset_before", report.opset_before},
+      {"opset_after", report.opset_after},
+      {"summary", summary_json(summarize(report), report)},
+      {"tensors", tensors},
+      {"skipped", skipped},
+      {"notes", report.notes},
+  };
+  return document.dump(2) + "\n";
+}
+
+void write_report_json(const Report& report, const std::filesystem::path& path) {
+  io::AtomicFile file(path);
+  file.write(report_to_json(report));
+  file.commit();
+}
+
+}  // namespace onnxquant

@@ -1,0 +1,84 @@
+#include <cmath>
+#include <fmt/format.h>
+
+#include "io/tensor_data.hpp"
+#include "onnxquant/report.hpp"
+
+namespace onnxquant {
+namespace {
+
+constexpr size_t kNameWidth = 44;
+
+// Keeps the end of a long name, which is the part that differs between layers.
+std::string fit(const std::string& text, size_t width) {
+  if (text.size() <= width) return text;
+  return "..." + text.substr(text.size() - (width - 3));
+}
+
+std::string format_bytes(uint64_t bytes) {
+  if (bytes >= (uint64_t{1} << 30)) return fmt::format("{:.2f} GiB", static_cast<double>(bytes) / (1 << 30));
+  if (bytes >= (uint64_t{1} << 20)) return fmt::format("{:.2f} MiB", static_cast<double>(bytes) / (1 << 20));
+  if (bytes >= (uint64_t{1} << 10)) return fmt::format("{:.1f} KiB", static_cast<double>(bytes) / (1 << 10));
+  return fmt::format("{} B", bytes);
+}
+
+std::string format_db(double value) { return std::isfinite(value) ? fmt::format("{:.1f}", value) : "inf"; }
+
+std::string scheme_label(const TensorReport& entry) {
+  if (entry.scheme == "block") return fmt::format("block {}{}", entry.block_size, entry.symmetric ? "" : " asym");
+  if (entry.scheme == "per-channel") return fmt::format("channel ax{}{}", entry.axis, entry.symmetric ? "" : " asym");
+  return entry.symmetric ? "tensor" : "tensor asym";
+}
+
+void append_tensors(std::string& out, const Report& report) {
+  out += fmt::format("{:<{}} {:<13} {:<14} {:>10} {:>10} {:<15} {:>7} {:>9} {:>10}\n", "tensor", kNameWidth, "op",
+                     "shape", "before", "after", "scheme", "SQNR dB", "cosine", "max err");
+  for (const auto& entry : report.tensors) {
+    const std::string op = entry.op_types.empty() ? "" : entry.op_types.front();
+    out += fmt::format("{:<{}} {:<13} {:<14} {:>10} {:>10} {:<15} {:>7} {:>9.6f} {:>10.3g}\n", fit(entry.name, kNameWidth),
+                       kNameWidth, fit(op, 13), fit(io::format_shape(entry.shape), 14), format_bytes(entry.bytes_before),
+                       format_bytes(entry.bytes_after), scheme_label(entry), format_db(entry.sqnr_db),
+                       entry.cosine_similarity, entry.max_abs_error);
+  }
+}
+
+void append_summary(std::string& out, const Report& report) {
+  const ReportSummary summary = summarize(report);
+  out += "\nSummary\n";
+  out += fmt::format("  quantized tensors  {} ({} kept float)\n", summary.quantized_tensors, summary.skipped_tensors);
+  out += fmt::format("  weights            {} -> {}\n", format_bytes(summary.weight_bytes_before),
+                     format_bytes(summary.weight_bytes_after));
+  out += fmt::format("  model              {} -> {} (compression {:.2f}x)\n", format_bytes(report.model_bytes_before),
+                     format_bytes(report.model_bytes_after), summary.compression_ratio);
+  if (summary.quantized_tensors > 0) {
+    out += fmt::format("  bits per weight    {:.2f}\n", summary.bits_per_weight);
+    out += fmt::format("  SQNR               min {} dB, mean {} dB\n", format_db(summary.min_sqnr_db),
+                       format_db(summary.mean_sqnr_db));
+  }
+  out += fmt::format("  ai.onnx opset      {} -> {}\n", report.opset_before, report.opset_after);
+  out += fmt::format("  wall time          {:.2f} s\n", report.wall_time_seconds);
+}
+
+}  // namespace
+
+std::string format_report_table(const Report& report) {
+  std::string out = fmt::format("{} -> {} ({}{}{})\n\n", report.input_path, report.output_path,
+                                to_string(report.options.precision), report.options.per_channel ? ", per-channel" : "",
+                                report.options.asymmetric ? ", asymmetric" : ", symmetric");
+  append_tensors(out, report);
+
+  if (!report.skipped.empty()) {
+    out += fmt::format("\nKept float ({})\n", report.skipped.size());
+    for (const auto& entry : report.skipped) {
+      out += fmt::format("  {:<{}} {}\n", fit(entry.name, kNameWidth), kNameWidth, entry.reason);
+    }
+  }
+  if (!report.notes.empty()) {
+    out += "\nNotes\n";
+    for (const auto& note : report.notes) out += fmt::format("  {}\n", note);
+  }
+  append_summary(out, report);
+  return out;
+}
+
+}  // namespace onnxquant
