@@ -121,6 +121,14 @@ std::optional<std::vector<float>> read_finite_values(const graph::Weight& weight
   return values;
 }
 
+void release_float_data(const graph::Weight& weight) {
+  onnx::TensorProto released;
+  released.set_name(weight.tensor->name());
+  released.set_data_type(weight.tensor->data_type());
+  *released.mutable_dims() = weight.tensor->dims();
+  weight.tensor->Swap(&released);
+}
+
 TensorReport make_tensor_report(const graph::Weight& weight) {
   TensorReport entry;
   entry.name = weight.name;

@@ -44,6 +44,9 @@ namespace onnxquant::passes {
 // contains NaN or infinity: such weights stay float so that those values stay exact.
 std::optional<std::vector<float>> read_finite_values(const graph::Weight& weight, Report& report);
 
+// Frees the float data of a weight that a pass has replaced, so peak memory stays near the model size.
+void release_float_data(const graph::Weight& weight);
+
 // A report entry with the weight's identity, shape and original size filled in.
 TensorReport make_tensor_report(const graph::Weight& weight);
 

@@ -94,6 +94,7 @@ void quantize_weight_int4(const Candidate& candidate, PassContext& context) {
   entry.sqnr_db = error.sqnr_db;
   entry.cosine_similarity = error.cosine_similarity;
   context.report.tensors.push_back(std::move(entry));
+  release_float_data(weight);
 }
 
 }  // namespace onnxquant::passes

@@ -127,6 +127,7 @@ void quantize_weight_int8(const Candidate& candidate, const Int8Settings& settin
   entry.sqnr_db = error.sqnr_db;
   entry.cosine_similarity = error.cosine_similarity;
   context.report.tensors.push_back(std::move(entry));
+  release_float_data(weight);
 }
 
 }  // namespace onnxquant::passes
