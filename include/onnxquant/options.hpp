@@ -7,7 +7,7 @@
 
 namespace onnxquant {
 
-enum class Precision { kInt8, kInt4, kFp16, kFp32 };
+enum class Precision { kInt8, kInt4, kFp16, kBf16, kFp32 };
 
 // How the output model stores its tensors.
 enum class ExternalDataMode {
@@ -31,6 +31,11 @@ struct QuantizeOptions {
   std::vector<std::string> exclude;
   // MatMulNBits accuracy_level attribute (0 leaves the choice to ONNX Runtime).
   int64_t accuracy_level = 0;
+  // FP16 and BF16: convert the main graph's float32 inputs and outputs too.
+  bool convert_io = false;
+  // FP16 and BF16: operator types and node names that keep computing in float32.
+  std::vector<std::string> keep_fp32_ops;
+  std::vector<std::string> keep_fp32_nodes;
 };
 
 const char* to_string(Precision precision);

@@ -34,6 +34,10 @@ struct TensorReport {
   double max_abs_error = 0.0;
   double sqnr_db = 0.0;
   double cosine_similarity = 0.0;
+  // Float conversions: the largest |x - x'| / |x| over nonzero x, and the count of finite values
+  // beyond the target type's range that were saturated to its largest value.
+  double max_relative_error = 0.0;
+  uint64_t saturated_values = 0;
 };
 
 struct SkippedTensor {

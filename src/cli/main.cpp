@@ -44,6 +44,7 @@ int run_quantize(QuantizeArguments& arguments) {
       {"int8", onnxquant::Precision::kInt8},
       {"int4", onnxquant::Precision::kInt4},
       {"fp16", onnxquant::Precision::kFp16},
+      {"bf16", onnxquant::Precision::kBf16},
       {"fp32", onnxquant::Precision::kFp32},
   };
   static const std::map<std::string, onnxquant::ExternalDataMode> kExternalModes = {
@@ -97,9 +98,9 @@ int main(int argc, char** argv) {
   auto* quantize_command = app.add_subcommand("quantize", "Quantize the weights of a model");
   quantize_command->add_option("model", quantize.model, "Path of the input .onnx model")->required();
   quantize_command->add_option("-o,--output", quantize.output, "Path of the output .onnx model")->required();
-  quantize_command->add_option("-p,--precision", quantize.precision, "Target precision: int8, int4, fp16 or fp32")
+  quantize_command->add_option("-p,--precision", quantize.precision, "Target precision: int8, int4, fp16, bf16 or fp32")
       ->required()
-      ->check(CLI::IsMember({"int8", "int4", "fp16", "fp32"}));
+      ->check(CLI::IsMember({"int8", "int4", "fp16", "bf16", "fp32"}));
   quantize_command->add_option("--report", quantize.report, "Write the accuracy report as JSON to this file");
   quantize_command->add_flag("--per-channel", quantize.options.per_channel,
                              "INT8: one scale per output channel instead of one per tensor");
@@ -120,6 +121,12 @@ int main(int argc, char** argv) {
                                "Store tensors in OUTPUT.data: auto (when the input did or above 2 GiB), always, never")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
+  quantize_command->add_flag("--fp16-io,--convert-io", quantize.options.convert_io,
+                             "FP16/BF16: convert the float32 graph inputs and outputs too");
+  quantize_command->add_option("--keep-fp32-op", quantize.options.keep_fp32_ops,
+                               "FP16: operator type that keeps computing in float32; repeat for more");
+  quantize_command->add_option("--keep-fp32-node", quantize.options.keep_fp32_nodes,
+                               "FP16: node name that keeps computing in float32; repeat for more");
   quantize_command->add_flag("--no-table", quantize.no_table, "Do not print the report table");
 
   try {

@@ -1,6 +1,7 @@
 #include "kernels/float16.hpp"
 
 #include <bit>
+#include <cmath>
 #include <cstring>
 
 namespace onnxquant::kernels {
@@ -61,5 +62,26 @@ float half_to_float(uint16_t bits) {
 }
 
 float bfloat16_to_float(uint16_t bits) { return std::bit_cast<float>(static_cast<uint32_t>(bits) << 16); }
+
+uint16_t float_to_bfloat16(float value) {
+  const uint32_t bits = std::bit_cast<uint32_t>(value);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x0040u);
+  // Adding 0x7fff plus the lowest kept bit rounds to nearest with ties to even; a carry into the
+  // exponent is the correct result, up to infinity.
+  const uint32_t rounding = 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>((bits + rounding) >> 16);
+}
+
+uint16_t float_to_half_saturating(float value, bool& saturated) {
+  saturated = std::isfinite(value) && std::fabs(value) > 65504.0f;
+  if (saturated) return static_cast<uint16_t>((std::signbit(value) ? 0x8000u : 0u) | kHalfMaxBits);
+  return float_to_half(value);
+}
+
+uint16_t float_to_bfloat16_saturating(float value, bool& saturated) {
+  saturated = std::isfinite(value) && std::fabs(value) > bfloat16_to_float(kBfloat16MaxBits);
+  if (saturated) return static_cast<uint16_t>((std::signbit(value) ? 0x8000u : 0u) | kBfloat16MaxBits);
+  return float_to_bfloat16(value);
+}
 
 }  // namespace onnxquant::kernels

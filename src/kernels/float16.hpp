@@ -11,5 +11,15 @@ uint16_t float_to_half(float value);
 float half_to_float(uint16_t bits);
 
 float bfloat16_to_float(uint16_t bits);
+// Converts with round to nearest, ties to even; NaN stays NaN (quiet) and infinities pass through.
+uint16_t float_to_bfloat16(float value);
+
+// Conversions for storing weights: a finite value beyond the largest finite value of the target
+// type becomes that value with its sign, and `saturated` is set. NaN and infinities pass through.
+uint16_t float_to_half_saturating(float value, bool& saturated);
+uint16_t float_to_bfloat16_saturating(float value, bool& saturated);
+
+inline constexpr uint16_t kHalfMaxBits = 0x7bff;      // 65504
+inline constexpr uint16_t kBfloat16MaxBits = 0x7f7f;  // about 3.3895e38
 
 }  // namespace onnxquant::kernels

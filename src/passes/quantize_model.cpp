@@ -10,6 +10,7 @@
 #include "onnxquant/errors.hpp"
 #include "onnxquant/quantize.hpp"
 #include "passes/candidates.hpp"
+#include "passes/float_conversion.hpp"
 #include "passes/int4_matmul_nbits.hpp"
 #include "passes/int8_qdq.hpp"
 
@@ -20,14 +21,15 @@ const char* to_string(Precision precision) {
     case Precision::kInt8: return "int8";
     case Precision::kInt4: return "int4";
     case Precision::kFp16: return "fp16";
+    case Precision::kBf16: return "bf16";
     case Precision::kFp32: return "fp32";
   }
   return "unknown";
 }
 
 void validate_options(const QuantizeOptions& options) {
-  if (options.precision == Precision::kFp16 || options.precision == Precision::kFp32) {
-    throw NotImplementedError(fmt::format("-p {} is not implemented yet; use -p int8 or -p int4",
+  if (options.precision == Precision::kFp32) {
+    throw NotImplementedError(fmt::format("-p {} is not implemented yet; use -p int8, int4, fp16 or bf16",
                                           to_string(options.precision)));
   }
   const int64_t block = options.block_size;
@@ -94,13 +96,35 @@ void warn_low_sqnr(Report& report) {
 }
 
 void log_tensor(size_t index, size_t total, const TensorReport& entry) {
-  spdlog::info("[{}/{}] {} {} {} -> {} {}{}: {} -> {} bytes, SQNR {:.1f} dB", index, total, entry.name,
+  spdlog::info("[{}/{}] {} {} {} -> {} {}{}: {} -> {} bytes, SQNR {:.1f} dB{}", index, total, entry.name,
                io::format_shape(entry.shape), entry.dtype_before, entry.dtype_after, entry.scheme,
                entry.block_size > 0 ? fmt::format(" {}", entry.block_size) : "", entry.bytes_before, entry.bytes_after,
-               entry.sqnr_db);
+               entry.sqnr_db,
+               entry.saturated_values > 0 ? fmt::format(", {} values saturated", entry.saturated_values) : "");
   spdlog::debug("    nodes {}, scale [{:.4g}, {:.4g}], MSE {:.4g}, max abs error {:.4g}, cosine {:.6f}",
                 fmt::join(entry.nodes, ", "), entry.scale_min, entry.scale_max, entry.mse, entry.max_abs_error,
                 entry.cosine_similarity);
+}
+
+
+// Float conversion: FP16 or BF16 storage and computation.
+void convert_float(onnx::ModelProto& model, const QuantizeOptions& options, Report& report) {
+  const bool is_bf16 = options.precision == Precision::kBf16;
+  // Cast supports bfloat16 from opset 13.
+  constexpr int64_t kMinOpsetBfloat16 = 13;
+  if (is_bf16 && graph::opset_version(model, "") < kMinOpsetBfloat16) {
+    std::string error;
+    if (!graph::convert_opset(model, kMinOpsetBfloat16, error)) {
+      throw ModelError(fmt::format("bfloat16 needs ai.onnx opset {} and the ONNX version converter could not "
+                                   "convert opset {}: {}",
+                                   kMinOpsetBfloat16, graph::opset_version(model, ""), error));
+    }
+    report.notes.push_back(fmt::format("converted ai.onnx opset to {} for bfloat16 Casts", kMinOpsetBfloat16));
+  }
+  passes::convert_float_model(model, options, is_bf16 ? onnx::TensorProto::BFLOAT16 : onnx::TensorProto::FLOAT16,
+                              report);
+  for (size_t i = 0; i < report.tensors.size(); ++i) log_tensor(i + 1, report.tensors.size(), report.tensors[i]);
+  report.opset_after = graph::opset_version(model, "");
 }
 
 }  // namespace
@@ -109,6 +133,10 @@ void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Rep
   validate_options(options);
   report.options = options;
   report.opset_before = graph::opset_version(model, "");
+  if (options.precision == Precision::kFp16 || options.precision == Precision::kBf16) {
+    convert_float(model, options, report);
+    return;
+  }
 
   passes::Int8Settings int8_settings{options.per_channel, options.asymmetric};
   if (options.precision == Precision::kInt8) {

@@ -36,6 +36,8 @@ json tensor_json(const TensorReport& entry) {
       {"max_abs_error", entry.max_abs_error},
       {"sqnr_db", finite_or_null(entry.sqnr_db)},
       {"cosine_similarity", entry.cosine_similarity},
+      {"max_relative_error", entry.max_relative_error},
+      {"saturated_values", entry.saturated_values},
   };
 }
 
@@ -55,6 +57,9 @@ json options_json(const QuantizeOptions& options) {
       {"min_elements", options.min_elements},
       {"exclude", options.exclude},
       {"accuracy_level", options.accuracy_level},
+      {"convert_io", options.convert_io},
+      {"keep_fp32_ops", options.keep_fp32_ops},
+      {"keep_fp32_nodes", options.keep_fp32_nodes},
   };
 }
 

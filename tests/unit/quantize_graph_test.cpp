@@ -434,11 +434,9 @@ TEST(QuantizeOptionsCheck, RejectsInvalidOptions) {
   EXPECT_THROW(run(model, options), UsageError);
 }
 
-TEST(QuantizeOptionsCheck, FloatPrecisionsNotImplemented) {
+TEST(QuantizeOptionsCheck, Fp32NotImplemented) {
   onnx::ModelProto model = matmul_model();
   QuantizeOptions options;
-  options.precision = Precision::kFp16;
-  EXPECT_THROW(run(model, options), NotImplementedError);
   options.precision = Precision::kFp32;
   EXPECT_THROW(run(model, options), NotImplementedError);
 }
