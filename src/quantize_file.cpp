@@ -19,19 +19,28 @@ bool same_file(const fs::path& a, const fs::path& b) {
   return fs::weakly_canonical(a, error) == fs::weakly_canonical(b, error);
 }
 
-void reject_overwriting_input(const fs::path& input, const fs::path& output) {
-  if (same_file(input, output)) {
-    throw UsageError(fmt::format("the output '{}' is the input model; choose another output path", output.string()));
+// Rejects an output path that cannot be written or would overwrite an input, before any work.
+void check_output_path(const fs::path& path, const char* what, const fs::path& input) {
+  if (path.empty()) throw UsageError(fmt::format("the {} path is empty", what));
+  std::error_code error;
+  const fs::path folder = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  if (!fs::is_directory(folder, error)) {
+    throw IoError(fmt::format("the folder '{}' of the {} '{}' does not exist", folder.string(), what, path.string()));
+  }
+  if (fs::is_directory(path, error)) {
+    throw UsageError(fmt::format("the {} '{}' is a folder; give a file path", what, path.string()));
+  }
+  if (same_file(input, path)) {
+    throw UsageError(fmt::format("the {} '{}' is the input model; choose another path", what, path.string()));
   }
 }
 
-void reject_overwriting_external_data(const Model& model, const fs::path& output) {
-  const fs::path data_path = external_data_path_for(output);
+void reject_overwriting_external_data(const Model& model, const fs::path& path, const char* what) {
   for (const auto& file : model.external_files) {
-    if (same_file(file, output) || same_file(file, data_path)) {
-      throw UsageError(fmt::format("writing '{}' would overwrite the input's external data file '{}'; choose another "
-                                   "output path",
-                                   output.string(), file.string()));
+    if (same_file(file, path)) {
+      throw UsageError(fmt::format("the {} '{}' would overwrite the input's external data file '{}'; choose another "
+                                   "path",
+                                   what, path.string(), file.string()));
     }
   }
 }
@@ -56,11 +65,21 @@ std::string check(const onnx::ModelProto& model) {
 Report quantize_file(const fs::path& input, const fs::path& output, const QuantizeFileOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   validate_options(options.quantize);
-  reject_overwriting_input(input, output);
+  check_output_path(output, "output", input);
+  const fs::path data_path = external_data_path_for(output);
+  if (!options.report_path.empty()) {
+    check_output_path(options.report_path, "report", input);
+    if (same_file(options.report_path, output) || same_file(options.report_path, data_path)) {
+      throw UsageError(fmt::format("the report '{}' would overwrite the output model; choose another path",
+                                   options.report_path.string()));
+    }
+  }
 
   spdlog::info("loading {}", input.string());
   Model model = load_model(input);
-  reject_overwriting_external_data(model, output);
+  reject_overwriting_external_data(model, output, "output");
+  reject_overwriting_external_data(model, data_path, "output's external data");
+  if (!options.report_path.empty()) reject_overwriting_external_data(model, options.report_path, "report");
 
   Report report;
   report.input_path = input.string();
@@ -92,6 +111,10 @@ Report quantize_file(const fs::path& input, const fs::path& output, const Quanti
   const SaveResult saved = save_model(model.proto, output, save_options);
   report.model_bytes_after = saved.model_bytes + saved.external_data_bytes;
   report.wall_time_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!options.report_path.empty()) {
+    write_report_json(report, options.report_path);
+    spdlog::info("report written to {}", options.report_path.string());
+  }
   return report;
 }
 

@@ -18,11 +18,14 @@ void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Rep
 struct QuantizeFileOptions {
   QuantizeOptions quantize;
   ExternalDataMode external_data = ExternalDataMode::kAuto;
+  // When not empty, the JSON report is written here after the model.
+  std::filesystem::path report_path;
 };
 
 // Loads `input`, quantizes it, checks the result with the ONNX checker where the linked ONNX
-// library supports the opset, and saves it to `output`. Rejects an output that is the input model or
-// one of its external data files. Returns the complete report.
+// library supports the opset, and saves it to `output`. Before any work it rejects (UsageError) an
+// output or report path that is empty, a folder, in a missing folder, the input model, one of its
+// external data files, or the other output. Returns the complete report.
 Report quantize_file(const std::filesystem::path& input, const std::filesystem::path& output,
                      const QuantizeFileOptions& options);
 

@@ -58,11 +58,8 @@ int run_quantize(QuantizeArguments& arguments) {
   options.quantize.precision = kPrecisions.at(arguments.precision);
   options.external_data = kExternalModes.at(arguments.external_data);
 
+  options.report_path = arguments.report;
   const onnxquant::Report report = onnxquant::quantize_file(arguments.model, arguments.output, options);
-  if (!arguments.report.empty()) {
-    onnxquant::write_report_json(report, arguments.report);
-    spdlog::info("report written to {}", arguments.report);
-  }
   if (!arguments.no_table) std::cout << onnxquant::format_report_table(report);
   return 0;
 }
@@ -86,8 +83,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int verbosity = 0;
   bool quiet = false;
-  app.add_flag("-v,--verbose", verbosity, "Log details at debug level");
-  app.add_flag("-q,--quiet", quiet, "Log warnings and errors only");
+  auto* verbose_flag = app.add_flag("-v,--verbose", verbosity, "Log details at debug level");
+  app.add_flag("-q,--quiet", quiet, "Log warnings and errors only")->excludes(verbose_flag);
+  // Subcommands accept -v and -q too, before or after their own arguments.
+  app.fallthrough();
 
   InspectArguments inspect;
   auto* inspect_command = app.add_subcommand("inspect", "Describe a model: opsets, operators, inputs, outputs, weights");
@@ -100,33 +99,46 @@ int main(int argc, char** argv) {
   quantize_command->add_option("-o,--output", quantize.output, "Path of the output .onnx model")->required();
   quantize_command->add_option("-p,--precision", quantize.precision, "Target precision: int8, int4, fp16, bf16 or fp32")
       ->required()
-      ->check(CLI::IsMember({"int8", "int4", "fp16", "bf16", "fp32"}));
+      ->transform(CLI::IsMember({"int8", "int4", "fp16", "bf16", "fp32"}, CLI::ignore_case));
   quantize_command->add_option("--report", quantize.report, "Write the accuracy report as JSON to this file");
   quantize_command->add_flag("--per-channel", quantize.options.per_channel,
                              "INT8: one scale per output channel instead of one per tensor");
   quantize_command->add_flag("--asymmetric", quantize.options.asymmetric,
                              "Use unsigned codes with a zero point (uint8 for INT8, zero points for INT4)");
-  quantize_command->add_option("--block-size", quantize.options.block_size,
-                               "INT4: elements of K per scale, a power of two of at least 16")
-      ->capture_default_str();
+  auto* block_size = quantize_command
+                         ->add_option("--block-size", quantize.options.block_size,
+                                      "INT4: elements of K per scale, a power of two of at least 16")
+                         ->capture_default_str();
   quantize_command->add_option("--min-elements", quantize.options.min_elements,
                                "Weights with fewer elements stay float")
       ->capture_default_str();
-  quantize_command->add_option("--exclude", quantize.options.exclude,
-                               "Node or weight name to keep float; repeat for more");
-  quantize_command->add_option("--accuracy-level", quantize.options.accuracy_level,
-                               "INT4: MatMulNBits accuracy_level, 0 (runtime default) to 4 (int8 compute)")
-      ->capture_default_str();
+  quantize_command->add_option("--exclude", quantize.options.exclude, "Node or weight name to keep float; repeat for more")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  auto* accuracy_level =
+      quantize_command
+          ->add_option("--accuracy-level", quantize.options.accuracy_level,
+                       "INT4: MatMulNBits accuracy_level, 0 (runtime default) to 4 (int8 compute)")
+          ->capture_default_str();
   quantize_command->add_option("--external-data", quantize.external_data,
                                "Store tensors in OUTPUT.data: auto (when the input did or above 2 GiB), always, never")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
   quantize_command->add_flag("--fp16-io,--convert-io", quantize.options.convert_io,
                              "FP16/BF16: convert the float32 graph inputs and outputs too");
-  quantize_command->add_option("--keep-fp32-op", quantize.options.keep_fp32_ops,
-                               "FP16: operator type that keeps computing in float32; repeat for more");
-  quantize_command->add_option("--keep-fp32-node", quantize.options.keep_fp32_nodes,
-                               "FP16: node name that keeps computing in float32; repeat for more");
+  quantize_command
+      ->add_option("--keep-fp32-op", quantize.options.keep_fp32_ops,
+                   "FP16: operator type that keeps computing in float32; repeat for more")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  quantize_command
+      ->add_option("--keep-fp32-node", quantize.options.keep_fp32_nodes,
+                   "FP16: node name that keeps computing in float32; repeat for more")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   quantize_command->add_flag("--no-table", quantize.no_table, "Do not print the report table");
 
   try {
@@ -136,11 +148,15 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    std::cerr << "[error] " << e.what() << " (run with --help for usage)\n";
     return static_cast<int>(ExitCode::kUsageError);
   }
 
   configure_logging(verbosity, quiet);
+  if (*quantize_command && quantize.precision != "int4" && (block_size->count() > 0 || accuracy_level->count() > 0)) {
+    spdlog::error("--block-size and --accuracy-level apply to -p int4 only");
+    return static_cast<int>(ExitCode::kUsageError);
+  }
   try {
     if (*inspect_command) return run_inspect(inspect);
     return run_quantize(quantize);

@@ -20,7 +20,10 @@ AtomicFile::AtomicFile(const fs::path& final_path) : final_path_(final_path) {
   if (!fs::is_directory(folder, error)) {
     throw IoError(fmt::format("output folder '{}' does not exist", folder.string()));
   }
-  std::string pattern = (folder / ("." + final_path.filename().string() + ".tmp-XXXXXX")).string();
+  std::string name = ".";
+  name += final_path.filename().string();
+  name += ".tmp-XXXXXX";
+  std::string pattern = (folder / name).string();
   fd_ = ::mkstemp(pattern.data());
   if (fd_ < 0) {
     throw IoError(fmt::format("cannot create a temporary file in '{}': {}", folder.string(), std::strerror(errno)));

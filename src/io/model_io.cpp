@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <fmt/format.h>
@@ -31,7 +33,7 @@ std::string read_model_file(const fs::path& path) {
   }
 
   std::ifstream stream(path, std::ios::binary);
-  if (!stream) throw IoError(fmt::format("cannot open '{}'", path.string()));
+  if (!stream) throw IoError(fmt::format("cannot open '{}': {}", path.string(), std::strerror(errno)));
   std::string bytes(size, '\0');
   stream.read(bytes.data(), static_cast<std::streamsize>(size));
   if (!stream) throw IoError(fmt::format("cannot read '{}'", path.string()));

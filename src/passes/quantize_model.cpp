@@ -1,8 +1,10 @@
 // The quantize driver: opset preparation, weight selection, one pass per precision, and the
 // per-tensor log lines.
 #include <fmt/format.h>
+#include <set>
 #include <spdlog/spdlog.h>
 
+#include "graph/graph_walk.hpp"
 #include "graph/names.hpp"
 #include "graph/opset.hpp"
 #include "graph/weights.hpp"
@@ -87,11 +89,40 @@ void warn_low_sqnr(Report& report) {
     if (entry.sqnr_db < kLowSqnrDb) names.push_back(fmt::format("{} ({:.1f} dB)", entry.name, entry.sqnr_db));
   }
   if (names.empty()) return;
-  std::string hint = report.options.precision == Precision::kInt8 && !report.options.per_channel
-                         ? "--per-channel or --exclude NAME keeps more accuracy"
-                         : "--exclude NAME keeps such tensors float";
+  std::string hint = "--exclude NAME keeps such tensors float";
+  if (report.options.precision == Precision::kInt8 && !report.options.per_channel) {
+    hint = report.opset_before >= passes::kMinOpsetPerChannel
+               ? "--per-channel or --exclude NAME keeps more accuracy"
+               : fmt::format("--per-channel (which needs a conversion from opset {} to 13 that can fail) or "
+                             "--exclude NAME keeps more accuracy",
+                             report.opset_before);
+  }
   report.notes.push_back(fmt::format("{} tensors have SQNR below {:.0f} dB, which often changes model outputs; {}: {}",
                                      names.size(), kLowSqnrDb, hint, fmt::join(names, ", ")));
+  spdlog::warn("{}", report.notes.back());
+}
+
+// Warns about --exclude names that match no node or weight, which usually are typing mistakes.
+void warn_unmatched_excludes(onnx::ModelProto& model, const QuantizeOptions& options, Report& report) {
+  std::set<std::string> names;
+  graph::for_each_graph(*model.mutable_graph(), "main", [&](onnx::GraphProto& graph, const std::string&) {
+    for (const auto& tensor : graph.initializer()) names.insert(tensor.name());
+    for (const auto& node : graph.node()) {
+      names.insert(node.name());
+      for (const auto& output : node.output()) names.insert(output);
+    }
+  });
+  for (const auto& name : options.exclude) {
+    if (names.count(name) > 0) continue;
+    report.notes.push_back(fmt::format("--exclude '{}' matches no node or weight name", name));
+    spdlog::warn("{}", report.notes.back());
+  }
+}
+
+void warn_if_nothing_quantized(Report& report) {
+  if (!report.tensors.empty()) return;
+  report.notes.push_back(fmt::format("no weight was quantized ({} kept float); the output has the input's weights",
+                                     report.skipped.size()));
   spdlog::warn("{}", report.notes.back());
 }
 
@@ -143,6 +174,7 @@ void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Rep
     int8_settings.per_channel = prepare_int8_opset(model, options.per_channel, report);
   }
 
+  warn_unmatched_excludes(model, options, report);
   // Index after any opset conversion, which replaces the model's messages.
   std::vector<graph::Weight> weights = graph::index_weights(model);
   graph::NameAllocator names(model);
@@ -161,6 +193,7 @@ void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Rep
   }
   edits.apply();
   warn_low_sqnr(report);
+  warn_if_nothing_quantized(report);
 
   for (const auto& skipped : report.skipped) spdlog::debug("kept float: {} ({})", skipped.name, skipped.reason);
   if (options.precision == Precision::kInt4 && !report.tensors.empty()) {

@@ -1,5 +1,6 @@
 #include "onnxquant/inspect.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -124,13 +125,17 @@ std::string inspect_text(Model& model) {
   out += "\nOutputs\n";
   for (const auto& value : info["outputs"]) out += fmt::format("  {:<36} {}\n", value["name"].get<std::string>(), value["type"].get<std::string>());
 
-  out += fmt::format("\nWeights\n  {:<48} {:<20} {:<9} {:>12}  {}\n", "name", "shape", "dtype", "bytes", "storage");
+  // The name column fits the longest name, so long subgraph weight names keep the columns aligned.
+  size_t name_width = 4;
+  for (const auto& weight : info["weights"]) name_width = std::max(name_width, weight["name"].get<std::string>().size());
+  out += fmt::format("\nWeights\n  {:<{}} {:<20} {:<9} {:>12}  {}\n", "name", name_width, "shape", "dtype", "bytes",
+                     "storage");
   for (const auto& weight : info["weights"]) {
-    std::string name = weight["name"].get<std::string>();
-    if (weight["scope"] != "main") name += "  (in " + weight["scope"].get<std::string>() + ")";
-    out += fmt::format("  {:<48} {:<20} {:<9} {:>12}  {}\n", name,
+    std::string storage = weight["storage"].get<std::string>();
+    if (weight["scope"] != "main") storage += ", in " + weight["scope"].get<std::string>();
+    out += fmt::format("  {:<{}} {:<20} {:<9} {:>12}  {}\n", weight["name"].get<std::string>(), name_width,
                        io::format_shape(weight["shape"].get<std::vector<int64_t>>()), weight["dtype"].get<std::string>(),
-                       weight["bytes"].get<uint64_t>(), weight["storage"].get<std::string>());
+                       weight["bytes"].get<uint64_t>(), storage);
   }
   const auto& totals = info["totals"];
   out += fmt::format("\nTotals: {} weights, {} bytes ({} in external data), {} bytes on disk\n",

@@ -26,17 +26,19 @@ std::string format_db(double value) { return std::isfinite(value) ? fmt::format(
 
 std::string scheme_label(const TensorReport& entry) {
   if (entry.scheme == "block") return fmt::format("block {}{}", entry.block_size, entry.symmetric ? "" : " asym");
-  if (entry.scheme == "per-channel") return fmt::format("channel ax{}{}", entry.axis, entry.symmetric ? "" : " asym");
-  return entry.symmetric ? "tensor" : "tensor asym";
+  if (entry.scheme == "per-channel") return fmt::format("per-channel {}{}", entry.axis, entry.symmetric ? "" : " asym");
+  if (entry.scheme == "cast") return "cast";
+  return entry.symmetric ? "per-tensor" : "per-tensor asym";
 }
 
 void append_tensors(std::string& out, const Report& report) {
-  out += fmt::format("{:<{}} {:<13} {:<14} {:>10} {:>10} {:<15} {:>7} {:>9} {:>10}\n", "tensor", kNameWidth, "op",
+  out += fmt::format("{:<{}} {:<13} {:<20} {:>10} {:>10} {:<18} {:>7} {:>9} {:>10}\n", "tensor", kNameWidth, "op",
                      "shape", "before", "after", "scheme", "SQNR dB", "cosine", "max err");
   for (const auto& entry : report.tensors) {
     const std::string op = entry.op_types.empty() ? "" : entry.op_types.front();
-    out += fmt::format("{:<{}} {:<13} {:<14} {:>10} {:>10} {:<15} {:>7} {:>9.6f} {:>10.3g}\n", fit(entry.name, kNameWidth),
-                       kNameWidth, fit(op, 13), fit(io::format_shape(entry.shape), 14), format_bytes(entry.bytes_before),
+    // A shape wider than its column pushes the row right rather than losing a dimension.
+    out += fmt::format("{:<{}} {:<13} {:<20} {:>10} {:>10} {:<18} {:>7} {:>9.6f} {:>10.3g}\n", fit(entry.name, kNameWidth),
+                       kNameWidth, fit(op, 13), io::format_shape(entry.shape), format_bytes(entry.bytes_before),
                        format_bytes(entry.bytes_after), scheme_label(entry), format_db(entry.sqnr_db),
                        entry.cosine_similarity, entry.max_abs_error);
   }

@@ -285,3 +285,69 @@ def test_library_example_quantizes(generated_models, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "tensors quantized" in result.stdout
     assert output.exists()
+
+
+@pytest.mark.parametrize("target", ["input", "output", "input-data"])
+def test_report_path_over_model_is_rejected(run_onnxquant, tmp_path, target):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    data = numpy_helper.to_array(small_matmul_model().graph.initializer[0]).tobytes()
+    (folder / "weights.bin").write_bytes(data)
+    model = external_model(folder, "weights.bin")
+    output = tmp_path / "out.onnx"
+    report = {"input": model, "output": output, "input-data": folder / "weights.bin"}[target]
+    before = {path: digest(path) for path in (model, folder / "weights.bin")}
+    result = run_onnxquant("quantize", model, "-p", "int8", "-o", output, "--report", report)
+    assert result.returncode == EXIT_USAGE
+    assert result.stderr.count("[error]") == 1
+    assert not output.exists()
+    assert {path: digest(path) for path in before} == before
+
+
+def test_report_in_missing_folder_leaves_no_output(run_onnxquant, model_file, tmp_path):
+    output = tmp_path / "out.onnx"
+    result = run_onnxquant("quantize", model_file, "-p", "int8", "-o", output, "--report", tmp_path / "no" / "r.json")
+    assert result.returncode == EXIT_IO
+    assert "report" in result.stderr
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("arguments", [["-p", "int3"], ["--bogus"], ["-p", "int8", "--block-size", "abc"], []],
+                         ids=["precision", "unknown-option", "not-a-number", "missing-output"])
+def test_argument_errors_are_one_line(run_onnxquant, model_file, tmp_path, arguments):
+    output = [] if not arguments else ["-o", tmp_path / "out.onnx"]
+    result = run_onnxquant("quantize", model_file, *arguments, *output)
+    assert result.returncode == EXIT_USAGE
+    assert result.stderr.startswith("[error] ")
+    assert result.stderr.count("\n") == 1
+
+
+def test_exclude_takes_one_name(run_onnxquant, model_file, tmp_path):
+    result = run_onnxquant("quantize", "--exclude", "weight", model_file, "-p", "int8", "-o", tmp_path / "out.onnx")
+    assert result.returncode == 0, result.stderr
+    assert "excluded by --exclude" in result.stdout
+
+
+def test_unmatched_exclude_warns(run_onnxquant, model_file, tmp_path):
+    result = run_onnxquant("quantize", model_file, "-p", "int8", "-o", tmp_path / "out.onnx", "--exclude", "typo")
+    assert result.returncode == 0, result.stderr
+    assert "'typo' matches no node or weight name" in result.stderr
+
+
+def test_int4_options_rejected_for_int8(run_onnxquant, model_file, tmp_path):
+    result = run_onnxquant("quantize", model_file, "-p", "int8", "--block-size", "64", "-o", tmp_path / "out.onnx")
+    assert result.returncode == EXIT_USAGE
+    assert not (tmp_path / "out.onnx").exists()
+
+
+def test_verbose_after_subcommand_and_uppercase_precision(run_onnxquant, model_file, tmp_path):
+    result = run_onnxquant("quantize", model_file, "-p", "INT8", "-o", tmp_path / "out.onnx", "-v")
+    assert result.returncode == 0, result.stderr
+    assert "[debug]" in result.stderr
+
+
+def test_nothing_quantized_warns(run_onnxquant, model_file, tmp_path):
+    result = run_onnxquant("quantize", model_file, "-p", "int8", "--min-elements", "100000", "-o",
+                           tmp_path / "out.onnx")
+    assert result.returncode == 0, result.stderr
+    assert "no weight was quantized" in result.stderr

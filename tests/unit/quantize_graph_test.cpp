@@ -97,6 +97,9 @@ struct AxisCase {
   int64_t expected_axis;
 };
 
+// Prints the case name in test listings instead of the bytes of the struct.
+void PrintTo(const AxisCase& axis_case, std::ostream* stream) { *stream << axis_case.name; }
+
 class PerChannelAxis : public ::testing::TestWithParam<AxisCase> {};
 
 TEST_P(PerChannelAxis, AxisWrittenExplicitly) {
