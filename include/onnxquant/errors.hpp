@@ -13,7 +13,7 @@ enum class ExitCode : int {
   kUsageError = 2,
   kInvalidModel = 3,
   kIoError = 4,
-  kNotImplemented = 5,
+  kNotImplemented = 5,  // reserved for options that are recognized but not built yet
 };
 
 // An error the user can cause and fix: a bad option, a broken model, a file that cannot be read.

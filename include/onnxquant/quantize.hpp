@@ -12,7 +12,7 @@
 namespace onnxquant {
 
 // Rewrites the model in place and fills the tensors, skipped and notes parts of the report.
-// Throws UsageError for invalid options and NotImplementedError for precisions not built yet.
+// Throws UsageError for invalid options and ModelError for models it cannot convert.
 void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Report& report);
 
 struct QuantizeFileOptions {

@@ -12,6 +12,10 @@ void GraphEdits::remove_definition(const graph::Weight& weight) {
   if (weight.is_graph_input) changes.removed_inputs.insert(weight.name);
 }
 
+void GraphEdits::remove_node(onnx::GraphProto& graph, const onnx::NodeProto& node) {
+  changes_[&graph].removed_nodes.insert(&node);
+}
+
 void GraphEdits::add_initializer(onnx::GraphProto& graph, onnx::TensorProto tensor) {
   changes_[&graph].added_initializers.push_back(std::move(tensor));
 }

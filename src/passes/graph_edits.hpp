@@ -20,6 +20,7 @@ class GraphEdits {
   void add_initializer(onnx::GraphProto& graph, onnx::TensorProto tensor);
   // Adds a node at the start of the graph; its inputs must be initializers of the same graph.
   void prepend_node(onnx::GraphProto& graph, onnx::NodeProto node);
+  void remove_node(onnx::GraphProto& graph, const onnx::NodeProto& node);
   // Drops value_info entries of a name that no longer exists after the edits.
   void forget_value(onnx::GraphProto& graph, const std::string& name);
 

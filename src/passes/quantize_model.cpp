@@ -13,6 +13,7 @@
 #include "onnxquant/quantize.hpp"
 #include "passes/candidates.hpp"
 #include "passes/float_conversion.hpp"
+#include "passes/float_restore.hpp"
 #include "passes/int4_matmul_nbits.hpp"
 #include "passes/int8_qdq.hpp"
 
@@ -30,10 +31,6 @@ const char* to_string(Precision precision) {
 }
 
 void validate_options(const QuantizeOptions& options) {
-  if (options.precision == Precision::kFp32) {
-    throw NotImplementedError(fmt::format("-p {} is not implemented yet; use -p int8, int4, fp16 or bf16",
-                                          to_string(options.precision)));
-  }
   const int64_t block = options.block_size;
   if (block < passes::kMinBlockSize || (block & (block - 1)) != 0) {
     throw UsageError(fmt::format("--block-size {} is invalid; it must be a power of two of at least {}", block,
@@ -166,6 +163,11 @@ void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Rep
   report.opset_before = graph::opset_version(model, "");
   if (options.precision == Precision::kFp16 || options.precision == Precision::kBf16) {
     convert_float(model, options, report);
+    return;
+  }
+  if (options.precision == Precision::kFp32) {
+    passes::restore_float32(model, options, report);
+    report.opset_after = graph::opset_version(model, "");
     return;
   }
 

@@ -1,7 +1,6 @@
 """The onnxquant command line: inspect output, bad input, exit codes and what is left on disk.
 
-Exit codes: 0 success, 2 usage error, 3 invalid or unsupported model, 4 I/O failure,
-5 not implemented.
+Exit codes: 0 success, 2 usage error, 3 invalid or unsupported model, 4 I/O failure.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import realmodels
 EXIT_USAGE = 2
 EXIT_INVALID_MODEL = 3
 EXIT_IO = 4
-EXIT_NOT_IMPLEMENTED = 5
 
 
 def small_matmul_model(k: int = 64, n: int = 32) -> onnx.ModelProto:
@@ -121,14 +119,6 @@ def test_unknown_precision_is_usage_error(run_onnxquant, model_file, tmp_path):
     result = run_onnxquant("quantize", model_file, "-p", "int3", "-o", output)
     assert result.returncode == EXIT_USAGE
     assert "int3" in result.stderr
-    assert not output.exists()
-
-
-def test_fp32_not_implemented(run_onnxquant, model_file, tmp_path):
-    output = tmp_path / "out.onnx"
-    result = run_onnxquant("quantize", model_file, "-p", "fp32", "-o", output)
-    assert result.returncode == EXIT_NOT_IMPLEMENTED
-    assert "not implemented" in result.stderr
     assert not output.exists()
 
 

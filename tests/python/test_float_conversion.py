@@ -209,8 +209,11 @@ def test_saturation_nan_and_subnormals(run_onnxquant, tmp_path):
     output, report = convert(run_onnxquant, original, "fp16", tmp_path, "--min-elements", "0")
     stored = numpy_helper.to_array(onnx.load(str(output)).graph.initializer[0])
     assert stored.dtype == np.float16
-    assert stored[0] == np.float16(65504) and stored[1] == np.float16(-65504)
-    assert np.isnan(stored[2]) and stored[3] == np.inf and stored[4] == -np.inf
+    assert stored[0] == np.float16(65504)
+    assert stored[1] == np.float16(-65504)
+    assert np.isnan(stored[2])
+    assert stored[3] == np.inf
+    assert stored[4] == -np.inf
     assert stored.view(np.uint16)[5] == 2  # 1e-7 is the float16 subnormal 2 * 2^-24
     assert stored[6] == np.float16(65504)  # 65519 rounds to 65504, beyond the range but not infinite
     entry = report["tensors"][0]
@@ -259,3 +262,98 @@ def test_external_data_converted_next_to_output(run_onnxquant, tmp_path):
     stored = onnx.load(str(output), load_external_data=False)
     locations = {e.value for t in stored.graph.initializer for e in t.external_data if e.key == "location"}
     assert locations <= {output.name + ".data"}
+
+
+RESTORE_SOURCES = {
+    "int8": ["-p", "int8"],
+    "int8-per-channel-asymmetric": ["-p", "int8", "--per-channel", "--asymmetric"],
+    "int4": ["-p", "int4"],
+    "int4-asymmetric-block16": ["-p", "int4", "--asymmetric", "--block-size", "16"],
+    "fp16": ["-p", "fp16"],
+    "bf16": ["-p", "bf16"],
+}
+
+
+def count_ops(model: onnx.ModelProto) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in model.graph.node:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("source", list(RESTORE_SOURCES))
+@pytest.mark.parametrize("model_id", ["magika", "rapidocr-rec", "bert-toy", "phi3-tiny"])
+def test_restored_model_matches_quantized(run_onnxquant, generated_models, tmp_path, model_id, source):
+    if model_id == "phi3-tiny":
+        original, overrides, dims = generated_models[model_id], {"input_ids": (0, 512)}, {"batch": 2, "sequence": 9}
+    else:
+        model = realmodels.get(model_id)
+        if model.skip_reason():
+            pytest.skip(model.skip_reason())
+        original, overrides, dims = model.path(), model.overrides(0), model.dims
+    if source == "bf16" and model_id in BF16_UNSUPPORTED:
+        pytest.skip(f"{model_id} cannot be converted to bfloat16 (opset below 13)")
+    quantized = tmp_path / "quantized.onnx"
+    result = run_onnxquant("quantize", original, *RESTORE_SOURCES[source], "-o", quantized)
+    assert result.returncode == 0, result.stderr
+    restored, report = convert(run_onnxquant, quantized, "fp32", tmp_path)
+
+    model = onnx.load(str(restored))
+    ops = count_ops(model)
+    assert ops.get("DequantizeLinear", 0) == 0
+    assert ops.get("MatMulNBits", 0) == 0
+    assert all(t.data_type not in (TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.INT8, TensorProto.UINT8)
+               or t.name not in {entry["name"] for entry in report["tensors"]} for t in model.graph.initializer)
+    assert report["summary"]["compression_ratio"] < 1.0
+    # Restoring uses the same dequantization as the runtime, so only float rounding separates them.
+    # A float16 source computed in float16 and now computes in float32, which moves outputs more.
+    max_abs_error = None if source in ("fp16", "bf16") else 1e-3
+    agreement = ortcheck.check_agreement(quantized, restored, 0.9999, max_abs_error, overrides=overrides, dims=dims)
+    assert agreement.ok, "\n".join(agreement.violations)
+
+
+def test_fp16_model_restored_to_float32(run_onnxquant, tmp_path):
+    model = realmodels.get("tiny-llama-fp16")
+    if model.skip_reason():
+        pytest.skip(model.skip_reason())
+    restored, report = convert(run_onnxquant, model.path(), "fp32", tmp_path)
+    converted = onnx.load(str(restored))
+    assert all(value.type.tensor_type.elem_type != TensorProto.FLOAT16 for value in converted.graph.input)
+    assert all(t.data_type != TensorProto.FLOAT16 for t in converted.graph.initializer)
+    assert report["summary"]["quantized_tensors"] > 0
+
+    feeds = model.make_inputs(0)
+    expected = session(model.path(), "disabled").run(None, feeds)
+    float_feeds = {name: value.astype(np.float32) if value.dtype == np.float16 else value
+                   for name, value in feeds.items()}
+    for level in ("disabled", "default"):
+        actual = session(restored, level).run(None, float_feeds)
+        for reference, candidate in zip(expected, actual):
+            assert candidate.dtype == np.float32
+            reference = reference.astype(np.float64).ravel()
+            candidate = candidate.astype(np.float64).ravel()
+            if reference.size == 0:
+                continue
+            cosine = reference @ candidate / (np.linalg.norm(reference) * np.linalg.norm(candidate))
+            assert cosine > 0.999
+
+
+def test_int4_dequantize_linear_folded(run_onnxquant, tmp_path):
+    rng = np.random.default_rng(6)
+    codes = rng.integers(-8, 8, (64, 16))
+    scales = (rng.random((2, 16)) * 0.1 + 0.01).astype(np.float32)
+    nibbles = (codes.ravel() & 0x0F).astype(np.uint8)
+    data = helper.make_tensor("w_q", TensorProto.INT4, [64, 16], (nibbles[0::2] | (nibbles[1::2] << 4)).tobytes(),
+                              raw=True)
+    scale = numpy_helper.from_array(scales, "w_scale")
+    dequantize = helper.make_node("DequantizeLinear", ["w_q", "w_scale"], ["w"], axis=0, block_size=32)
+    graph = helper.make_graph([dequantize, helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [float_input("x", [2, 64])], [float_input("y", [2, 16])], [data, scale])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
+    original = save(model, tmp_path, "int4_qdq.onnx")
+    restored, report = convert(run_onnxquant, original, "fp32", tmp_path)
+    assert report["tensors"][0]["dtype_before"] == "int4"
+    weight = numpy_helper.to_array(onnx.load(str(restored)).graph.initializer[0])
+    expected = codes.astype(np.float32) * np.repeat(scales, 32, axis=0)
+    np.testing.assert_allclose(weight, expected, rtol=1e-6)
+    assert_agrees(original, restored, {"x": rng.standard_normal((2, 64)).astype(np.float32)}, rtol=1e-5, atol=1e-5)

@@ -437,13 +437,6 @@ TEST(QuantizeOptionsCheck, RejectsInvalidOptions) {
   EXPECT_THROW(run(model, options), UsageError);
 }
 
-TEST(QuantizeOptionsCheck, Fp32NotImplemented) {
-  onnx::ModelProto model = matmul_model();
-  QuantizeOptions options;
-  options.precision = Precision::kFp32;
-  EXPECT_THROW(run(model, options), NotImplementedError);
-}
-
 TEST(QuantizeModelCheck, UndefinedInputIsModelError) {
   onnx::ModelProto model = parse_model(R"ONNX(
 <ir_version: 8, opset_import: ["" : 17]>
