@@ -76,6 +76,8 @@ struct ReportSummary {
   double bits_per_weight = 0.0;      // over the quantized tensors, scales and zero points included
   double min_sqnr_db = 0.0;
   double mean_sqnr_db = 0.0;
+  uint64_t saturated_values = 0;  // float conversions: values saturated to the target's largest value
+  double max_relative_error = 0.0;
 };
 
 ReportSummary summarize(const Report& report);

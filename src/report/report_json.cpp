@@ -76,6 +76,8 @@ json summary_json(const ReportSummary& summary, const Report& report) {
       {"bits_per_weight", finite_or_null(summary.bits_per_weight)},
       {"min_sqnr_db", finite_or_null(summary.min_sqnr_db)},
       {"mean_sqnr_db", finite_or_null(summary.mean_sqnr_db)},
+      {"saturated_values", summary.saturated_values},
+      {"max_relative_error", summary.max_relative_error},
       {"wall_time_seconds", report.wall_time_seconds},
   };
 }
@@ -94,6 +96,8 @@ ReportSummary summarize(const Report& report) {
     summary.weight_bytes_before += entry.bytes_before;
     summary.weight_bytes_after += entry.bytes_after;
     summary.min_sqnr_db = std::min(summary.min_sqnr_db, entry.sqnr_db);
+    summary.saturated_values += entry.saturated_values;
+    summary.max_relative_error = std::max(summary.max_relative_error, entry.max_relative_error);
     if (std::isfinite(entry.sqnr_db)) {
       sqnr_sum += entry.sqnr_db;
       ++finite_sqnr;

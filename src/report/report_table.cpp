@@ -57,6 +57,10 @@ void append_summary(std::string& out, const Report& report) {
     out += fmt::format("  SQNR               min {} dB, mean {} dB\n", format_db(summary.min_sqnr_db),
                        format_db(summary.mean_sqnr_db));
   }
+  if (report.options.precision == Precision::kFp16 || report.options.precision == Precision::kBf16) {
+    out += fmt::format("  max relative error {:.3g}\n", summary.max_relative_error);
+    out += fmt::format("  saturated values   {}\n", summary.saturated_values);
+  }
   out += fmt::format("  ai.onnx opset      {} -> {}\n", report.opset_before, report.opset_after);
   out += fmt::format("  wall time          {:.2f} s\n", report.wall_time_seconds);
 }
