@@ -9,6 +9,10 @@ namespace onnxquant {
 
 enum class Precision { kInt8, kInt4, kFp16, kBf16, kFp32 };
 
+// How integer scales are chosen: from the min and max of each block or channel, or by a search
+// that minimizes the squared reconstruction error. kAuto searches for INT4 only.
+enum class ScaleSearch { kAuto, kNone, kMse };
+
 // How the output model stores its tensors.
 enum class ExternalDataMode {
   kAuto,    // External when the input used external data or the model exceeds protobuf's 2 GiB limit.
@@ -31,6 +35,7 @@ struct QuantizeOptions {
   std::vector<std::string> exclude;
   // MatMulNBits accuracy_level attribute (0 leaves the choice to ONNX Runtime).
   int64_t accuracy_level = 0;
+  ScaleSearch scale_search = ScaleSearch::kAuto;
   // FP16 and BF16: convert the main graph's float32 inputs and outputs too.
   bool convert_io = false;
   // FP16 and BF16: operator types and node names that keep computing in float32.
@@ -39,5 +44,8 @@ struct QuantizeOptions {
 };
 
 const char* to_string(Precision precision);
+const char* to_string(ScaleSearch scale_search);
+// Whether the options search scales for their precision, resolving kAuto.
+bool searches_scales(const QuantizeOptions& options);
 
 }  // namespace onnxquant

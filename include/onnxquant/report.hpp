@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,8 @@ struct TensorReport {
   double mse = 0.0;
   double max_abs_error = 0.0;
   double sqnr_db = 0.0;
+  // The SQNR that min/max scales reach on the same tensor, when a scale search ran.
+  double sqnr_minmax_db = std::numeric_limits<double>::quiet_NaN();
   double cosine_similarity = 0.0;
   // Float conversions: the largest |x - x'| / |x| over nonzero x, and the count of finite values
   // beyond the target type's range that were saturated to its largest value.
@@ -77,6 +80,8 @@ struct ReportSummary {
   double min_sqnr_db = 0.0;
   double mean_sqnr_db = 0.0;
   uint64_t saturated_values = 0;  // float conversions: values saturated to the target's largest value
+  // Mean over tensors of sqnr_db - sqnr_minmax_db, when a scale search ran.
+  double mean_sqnr_gain_db = std::numeric_limits<double>::quiet_NaN();
   double max_relative_error = 0.0;
 };
 

@@ -27,6 +27,7 @@ struct QuantizeArguments {
   std::string precision;
   std::string report;
   std::string external_data = "auto";
+  std::string scale_search = "auto";
   bool no_table = false;
   onnxquant::QuantizeOptions options;
 };
@@ -57,6 +58,12 @@ int run_quantize(QuantizeArguments& arguments) {
   options.quantize = arguments.options;
   options.quantize.precision = kPrecisions.at(arguments.precision);
   options.external_data = kExternalModes.at(arguments.external_data);
+  static const std::map<std::string, onnxquant::ScaleSearch> kScaleSearches = {
+      {"auto", onnxquant::ScaleSearch::kAuto},
+      {"none", onnxquant::ScaleSearch::kNone},
+      {"mse", onnxquant::ScaleSearch::kMse},
+  };
+  options.quantize.scale_search = kScaleSearches.at(arguments.scale_search);
 
   options.report_path = arguments.report;
   const onnxquant::Report report = onnxquant::quantize_file(arguments.model, arguments.output, options);
@@ -124,6 +131,11 @@ int main(int argc, char** argv) {
   quantize_command->add_option("--external-data", quantize.external_data,
                                "Store tensors in OUTPUT.data: auto (when the input did or above 2 GiB), always, never")
       ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->capture_default_str();
+  quantize_command
+      ->add_option("--scale-search", quantize.scale_search,
+                   "INT4/INT8 scales: mse (minimize squared error), none (min/max), auto (mse for INT4 only)")
+      ->check(CLI::IsMember({"auto", "none", "mse"}))
       ->capture_default_str();
   quantize_command->add_flag("--fp16-io,--convert-io", quantize.options.convert_io,
                              "FP16/BF16: convert the float32 graph inputs and outputs too");

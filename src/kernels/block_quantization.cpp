@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "kernels/float16.hpp"
+#include "kernels/scale_search.hpp"
 
 namespace onnxquant::kernels {
 namespace {
@@ -26,6 +27,9 @@ float store_scale(float scale, ScaleType scale_type) {
   if (std::fabs(stored) < kMinHalfScale) stored = std::copysign(kMinHalfScale, scale);
   return stored;
 }
+
+float store_float32_scale(float scale) { return store_scale(scale, ScaleType::kFloat32); }
+float store_float16_scale(float scale) { return store_scale(scale, ScaleType::kFloat16); }
 
 int32_t quantize_code(float value, float scale, int32_t zero_point) {
   if (std::isnan(value)) return zero_point;
@@ -79,7 +83,7 @@ int64_t zero_point_bytes_per_column(int64_t blocks) { return (blocks + 1) / 2; }
 int64_t blocks_per_column(int64_t k, int64_t block_size) { return (k + block_size - 1) / block_size; }
 
 BlockQuantized quantize_blockwise_int4(std::span<const float> weight, int64_t k, int64_t n, int64_t block_size,
-                                       bool symmetric, ScaleType scale_type) {
+                                       bool symmetric, ScaleType scale_type, bool search_scales) {
   assert(static_cast<int64_t>(weight.size()) == k * n);
   assert(block_size >= 2 && block_size % 2 == 0);
 
@@ -102,7 +106,14 @@ BlockQuantized quantize_blockwise_int4(std::span<const float> weight, int64_t k,
       for (int64_t j = 0; j < length; ++j) block[j] = weight[(k_begin + j) * n + column];
       const std::span<const float> values(block.data(), static_cast<size_t>(length));
 
-      const BlockParams params = choose_block_params(values, symmetric, scale_type);
+      BlockParams params = choose_block_params(values, symmetric, scale_type);
+      if (search_scales) {
+        const ScaleChoice choice =
+            search_scale(values, {0, kInt4Max}, {params.scale, params.zero_point}, symmetric,
+                         scale_type == ScaleType::kFloat16 ? store_float16_scale : store_float32_scale,
+                         /*allow_sign_flip=*/true);
+        params = {choice.scale, choice.zero_point};
+      }
       const int64_t block_index = column * result.blocks_per_column + b;
       result.scales[block_index] = params.scale;
       if (!symmetric) {

@@ -37,8 +37,10 @@ int64_t blocks_per_column(int64_t k, int64_t block_size);
 // map [min(x, 0), max(x, 0)] onto [0, 15]. The padding of a last, shorter block does not take part
 // in its scale and is filled with the zero point. Non-finite values are ignored when choosing
 // scales; NaN becomes the zero point and infinities saturate.
+// With `search_scales`, each block's scale (and zero point) comes from search_scale in
+// scale_search.hpp, starting from the min/max choice above.
 BlockQuantized quantize_blockwise_int4(std::span<const float> weight, int64_t k, int64_t n, int64_t block_size,
-                                       bool symmetric, ScaleType scale_type);
+                                       bool symmetric, ScaleType scale_type, bool search_scales = false);
 
 // Returns the dequantized weight as [k, n], the reference for error measurement.
 std::vector<float> dequantize_blockwise_int4(const BlockQuantized& quantized);

@@ -5,6 +5,8 @@
 #include <cfloat>
 #include <cmath>
 
+#include "kernels/scale_search.hpp"
+
 namespace onnxquant::kernels {
 namespace {
 
@@ -54,15 +56,33 @@ LinearQuantParams params_for_range(ValueRange value_range, bool symmetric, Integ
   return params;
 }
 
+float store_float32_scale(float scale) { return std::max(scale, FLT_MIN); }
+
+std::vector<float> channel_values(std::span<const float> values, const AxisLayout& layout, int64_t channel) {
+  std::vector<float> gathered;
+  gathered.reserve(static_cast<size_t>(layout.outer * layout.inner));
+  for (int64_t o = 0; o < layout.outer; ++o) {
+    const float* row = values.data() + (o * layout.channels + channel) * layout.inner;
+    gathered.insert(gathered.end(), row, row + layout.inner);
+  }
+  return gathered;
+}
+
 }  // namespace
 
 std::vector<LinearQuantParams> choose_linear_params(std::span<const float> values, const AxisLayout& layout,
-                                                    bool symmetric, IntegerRange range) {
+                                                    bool symmetric, IntegerRange range, bool search_scales) {
   assert(static_cast<int64_t>(values.size()) == layout.size());
   std::vector<LinearQuantParams> params;
   params.reserve(static_cast<size_t>(layout.channels));
   for (int64_t c = 0; c < layout.channels; ++c) {
-    params.push_back(params_for_range(channel_range(values, layout, c), symmetric, range));
+    LinearQuantParams channel = params_for_range(channel_range(values, layout, c), symmetric, range);
+    if (search_scales) {
+      const ScaleChoice choice = search_scale(channel_values(values, layout, c), {range.min, range.max},
+                                              {channel.scale, channel.zero_point}, symmetric, store_float32_scale);
+      channel = {choice.scale, choice.zero_point};
+    }
+    params.push_back(channel);
   }
   return params;
 }

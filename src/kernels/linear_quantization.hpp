@@ -35,8 +35,10 @@ struct LinearQuantParams {
 
 // Chooses one scale and zero point per channel. The range always includes 0, non-finite values are
 // ignored, an all-zero channel gets scale 1 and a scale never drops below the smallest normal float.
+// With `search_scales`, each channel's parameters come from search_scale in scale_search.hpp,
+// starting from that min/max choice.
 std::vector<LinearQuantParams> choose_linear_params(std::span<const float> values, const AxisLayout& layout,
-                                                    bool symmetric, IntegerRange range);
+                                                    bool symmetric, IntegerRange range, bool search_scales = false);
 
 // Quantizes into one byte per element (int8 as two's complement). NaN becomes the zero point,
 // +Inf and -Inf saturate to range.max and range.min.

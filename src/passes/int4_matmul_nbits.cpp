@@ -45,10 +45,14 @@ void quantize_weight_int4(const Candidate& candidate, PassContext& context) {
   const bool is_float16 = weight.tensor->data_type() == onnx::TensorProto::FLOAT16;
   const auto scale_type = is_float16 ? kernels::ScaleType::kFloat16 : kernels::ScaleType::kFloat32;
 
+  const bool search = searches_scales(context.options);
   const kernels::BlockQuantized quantized =
-      kernels::quantize_blockwise_int4(*values, k, n, block_size, symmetric, scale_type);
-  const std::vector<float> restored = kernels::dequantize_blockwise_int4(quantized);
-  const kernels::ErrorMetrics error = kernels::measure_error(*values, restored);
+      kernels::quantize_blockwise_int4(*values, k, n, block_size, symmetric, scale_type, search);
+  const kernels::ErrorMetrics error = kernels::measure_error(*values, kernels::dequantize_blockwise_int4(quantized));
+  if (search) {
+    const auto minmax = kernels::quantize_blockwise_int4(*values, k, n, block_size, symmetric, scale_type);
+    entry.sqnr_minmax_db = kernels::measure_error(*values, kernels::dequantize_blockwise_int4(minmax)).sqnr_db;
+  }
 
   const uint64_t scale_bytes = quantized.scales.size() * (is_float16 ? 2 : 4);
   const uint64_t bytes_after = quantized.packed.size() + scale_bytes + quantized.zero_points.size();

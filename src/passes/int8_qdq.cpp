@@ -69,12 +69,20 @@ void quantize_weight_int8(const Candidate& candidate, const Int8Settings& settin
   const int32_t quantized_type = settings.asymmetric ? onnx::TensorProto::UINT8 : onnx::TensorProto::INT8;
 
   // Quantize, then dequantize exactly as DequantizeLinear does, to measure the error.
-  const auto params = kernels::choose_linear_params(*values, layout, !settings.asymmetric, range);
+  const bool search = searches_scales(context.options);
+  const auto params = kernels::choose_linear_params(*values, layout, !settings.asymmetric, range, search);
   std::vector<uint8_t> quantized(values->size());
   kernels::quantize_linear(*values, layout, params, range, quantized);
   std::vector<float> restored(values->size());
   kernels::dequantize_linear(quantized, layout, params, !settings.asymmetric, restored);
   const kernels::ErrorMetrics error = kernels::measure_error(*values, restored);
+  if (search) {
+    const auto minmax = kernels::choose_linear_params(*values, layout, !settings.asymmetric, range);
+    kernels::quantize_linear(*values, layout, minmax, range, quantized);
+    kernels::dequantize_linear(quantized, layout, minmax, !settings.asymmetric, restored);
+    entry.sqnr_minmax_db = kernels::measure_error(*values, restored).sqnr_db;
+    kernels::quantize_linear(*values, layout, params, range, quantized);
+  }
 
   std::vector<float> scales;
   std::vector<uint8_t> zero_points;

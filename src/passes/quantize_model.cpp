@@ -19,6 +19,20 @@
 
 namespace onnxquant {
 
+const char* to_string(ScaleSearch scale_search) {
+  switch (scale_search) {
+    case ScaleSearch::kAuto: return "auto";
+    case ScaleSearch::kNone: return "none";
+    case ScaleSearch::kMse: return "mse";
+  }
+  return "unknown";
+}
+
+bool searches_scales(const QuantizeOptions& options) {
+  if (options.scale_search == ScaleSearch::kAuto) return options.precision == Precision::kInt4;
+  return options.scale_search == ScaleSearch::kMse;
+}
+
 const char* to_string(Precision precision) {
   switch (precision) {
     case Precision::kInt8: return "int8";
@@ -77,13 +91,16 @@ bool prepare_int8_opset(onnx::ModelProto& model, bool per_channel, Report& repor
                                opset, required, error));
 }
 
-// Tensors below this SQNR lose enough precision that model outputs often change visibly.
-constexpr double kLowSqnrDb = 20.0;
+// Tensors below this SQNR lose enough precision that model outputs often change visibly. INT4
+// weights typically reach about 20 dB, so their threshold is lower.
+constexpr double kLowSqnrDbInt8 = 20.0;
+constexpr double kLowSqnrDbInt4 = 14.0;
 
 void warn_low_sqnr(Report& report) {
+  const double threshold = report.options.precision == Precision::kInt4 ? kLowSqnrDbInt4 : kLowSqnrDbInt8;
   std::vector<std::string> names;
   for (const auto& entry : report.tensors) {
-    if (entry.sqnr_db < kLowSqnrDb) names.push_back(fmt::format("{} ({:.1f} dB)", entry.name, entry.sqnr_db));
+    if (entry.sqnr_db < threshold) names.push_back(fmt::format("{} ({:.1f} dB)", entry.name, entry.sqnr_db));
   }
   if (names.empty()) return;
   std::string hint = "--exclude NAME keeps such tensors float";
@@ -95,7 +112,7 @@ void warn_low_sqnr(Report& report) {
                              report.opset_before);
   }
   report.notes.push_back(fmt::format("{} tensors have SQNR below {:.0f} dB, which often changes model outputs; {}: {}",
-                                     names.size(), kLowSqnrDb, hint, fmt::join(names, ", ")));
+                                     names.size(), threshold, hint, fmt::join(names, ", ")));
   spdlog::warn("{}", report.notes.back());
 }
 

@@ -35,6 +35,7 @@ json tensor_json(const TensorReport& entry) {
       {"mse", entry.mse},
       {"max_abs_error", entry.max_abs_error},
       {"sqnr_db", finite_or_null(entry.sqnr_db)},
+      {"sqnr_minmax_db", finite_or_null(entry.sqnr_minmax_db)},
       {"cosine_similarity", entry.cosine_similarity},
       {"max_relative_error", entry.max_relative_error},
       {"saturated_values", entry.saturated_values},
@@ -57,6 +58,7 @@ json options_json(const QuantizeOptions& options) {
       {"min_elements", options.min_elements},
       {"exclude", options.exclude},
       {"accuracy_level", options.accuracy_level},
+      {"scale_search", searches_scales(options) ? "mse" : "none"},
       {"convert_io", options.convert_io},
       {"keep_fp32_ops", options.keep_fp32_ops},
       {"keep_fp32_nodes", options.keep_fp32_nodes},
@@ -77,6 +79,7 @@ json summary_json(const ReportSummary& summary, const Report& report) {
       {"min_sqnr_db", finite_or_null(summary.min_sqnr_db)},
       {"mean_sqnr_db", finite_or_null(summary.mean_sqnr_db)},
       {"saturated_values", summary.saturated_values},
+      {"mean_sqnr_gain_db", finite_or_null(summary.mean_sqnr_gain_db)},
       {"max_relative_error", summary.max_relative_error},
       {"wall_time_seconds", report.wall_time_seconds},
   };
@@ -103,6 +106,15 @@ ReportSummary summarize(const Report& report) {
       ++finite_sqnr;
     }
   }
+  double gain_sum = 0.0;
+  uint64_t gains = 0;
+  for (const auto& entry : report.tensors) {
+    if (std::isfinite(entry.sqnr_db) && std::isfinite(entry.sqnr_minmax_db)) {
+      gain_sum += entry.sqnr_db - entry.sqnr_minmax_db;
+      ++gains;
+    }
+  }
+  if (gains > 0) summary.mean_sqnr_gain_db = gain_sum / static_cast<double>(gains);
   summary.mean_sqnr_db = finite_sqnr > 0 ? sqnr_sum / static_cast<double>(finite_sqnr)
                                          : std::numeric_limits<double>::quiet_NaN();
   summary.compression_ratio = report.model_bytes_after > 0 ? static_cast<double>(report.model_bytes_before) /

@@ -56,6 +56,9 @@ void append_summary(std::string& out, const Report& report) {
     out += fmt::format("  bits per weight    {:.2f}\n", summary.bits_per_weight);
     out += fmt::format("  SQNR               min {} dB, mean {} dB\n", format_db(summary.min_sqnr_db),
                        format_db(summary.mean_sqnr_db));
+    if (std::isfinite(summary.mean_sqnr_gain_db)) {
+      out += fmt::format("  scale search       {:+.2f} dB mean SQNR over min/max scales\n", summary.mean_sqnr_gain_db);
+    }
   }
   if (report.options.precision == Precision::kFp16 || report.options.precision == Precision::kBf16) {
     out += fmt::format("  max relative error {:.3g}\n", summary.max_relative_error);

@@ -29,6 +29,11 @@ OPTION_SETS = {
     "int4-asymmetric-block16": ["-p", "int4", "--asymmetric", "--block-size", "16"],
     "int4-block128": ["-p", "int4", "--block-size", "128"],
 }
+# Min/max scales bound every element's error by one quantization step; the scale search may clip.
+MINMAX_OPTION_SETS = {
+    "int4-minmax": ["-p", "int4", "--scale-search", "none"],
+    "int4-asymmetric-block16-minmax": ["-p", "int4", "--asymmetric", "--block-size", "16", "--scale-search", "none"],
+}
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,8 @@ MODEL_TOLERANCE = {
     ("phi3-tiny", "int8"): Tolerance(0.98),
     ("phi3-tiny", "int4"): Tolerance(0.97),
     ("phi3-tiny", "int4-asymmetric-block16"): Tolerance(0.97),
-    ("phi3-tiny", "int4-block128"): Tolerance(0.95),
+    # With the scale search on by default, measured 0.936 to 0.946 over input seeds.
+    ("phi3-tiny", "int4-block128"): Tolerance(0.92),
     # A small (hidden 384) trained encoder on random token ids. Measured: 0.971 per-tensor INT8,
     # 0.9996 per-channel, 0.960 INT4 block 32, 0.976 asymmetric block 16 and 0.942 block 128.
     ("minilm", "int8"): Tolerance(0.96),
@@ -93,7 +99,8 @@ def tolerance_for(model_id: str, option_id: str) -> Tolerance:
 def quantize(run_onnxquant, model: Path, option_id: str, folder: Path) -> tuple[Path, dict]:
     output = folder / f"{model.stem}-{option_id}.onnx"
     report_path = folder / f"{model.stem}-{option_id}.json"
-    result = run_onnxquant("quantize", model, *OPTION_SETS[option_id], "-o", output, "--report", report_path,
+    options = OPTION_SETS.get(option_id) or MINMAX_OPTION_SETS[option_id]
+    result = run_onnxquant("quantize", model, *options, "-o", output, "--report", report_path,
                            "--no-table")
     assert result.returncode == 0, result.stderr
     return output, json.loads(report_path.read_text())
@@ -253,7 +260,7 @@ def unpack_matmul_nbits(model: onnx.ModelProto, node: onnx.NodeProto) -> np.ndar
     return weight.reshape(n, blocks * block_size)[:, :k].T
 
 
-@pytest.mark.parametrize("option_id", ["int4", "int4-asymmetric-block16"])
+@pytest.mark.parametrize("option_id", list(MINMAX_OPTION_SETS))
 def test_matmul_nbits_layout_matches_reference(run_onnxquant, generated_models, tmp_path, option_id):
     """Decodes each packed weight independently of onnxquant and checks it against the original
     weight (error at most one quantization step) and against the report's max error."""

@@ -1,0 +1,42 @@
+// Scale search: choosing a quantization scale (and zero point) that minimizes the squared
+// reconstruction error of a block, instead of mapping its min and max onto the code range.
+//
+// Each candidate shrinks or stretches the min/max scale by a factor, quantizes the block with it,
+// refits the scale (and, when asymmetric, the offset) to those codes by least squares, and is
+// scored by the error of quantizing again with the refitted values, the way a runtime that
+// computes round(x / scale) + zero_point would. The min/max choice itself is one candidate, so the
+// result is never worse than min/max. docs/scale-search.md describes the method and its sources.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+namespace onnxquant::kernels {
+
+struct CodeRange {
+  int32_t min;
+  int32_t max;
+};
+
+struct ScaleChoice {
+  float scale;
+  int32_t zero_point;
+};
+
+// Rounds a scale to the value the output stores (float32 or float16), never to zero.
+using StoreScale = float (*)(float);
+
+// Code for one value: saturate(round_half_to_even(value / scale) + zero_point); NaN gives the zero
+// point.
+int32_t quantize_to_code(float value, const ScaleChoice& choice, CodeRange range);
+
+// Sum of squared errors of quantizing `values` with `choice`, over finite values.
+double squared_error(std::span<const float> values, const ScaleChoice& choice, CodeRange range);
+
+// Searches around `initial` (the min/max choice). With `fixed_zero_point` only the scale changes.
+// With `allow_sign_flip` and a zero point off the middle of the range, negative scales are tried
+// as well (MatMulNBits accepts them; DequantizeLinear outputs should keep positive scales).
+ScaleChoice search_scale(std::span<const float> values, CodeRange range, ScaleChoice initial, bool fixed_zero_point,
+                         StoreScale store, bool allow_sign_flip = false);
+
+}  // namespace onnxquant::kernels
