@@ -20,7 +20,19 @@ enum class ExternalDataMode {
   kNever,   // Everything inline; fails when the model exceeds 2 GiB.
 };
 
+// `--override PATTERN=PRECISION`: weights whose name, or the name of a node reading them, matches
+// the shell-style PATTERN (fnmatch: *, ?, [...]) get PRECISION instead of the run's precision.
+struct PrecisionOverride {
+  std::string pattern;
+  std::string precision;  // "int4", "int8", "fp16" (float16 storage), "fp32" or "skip" (both keep float)
+};
+
+// Mixed precision under -p int4: kSensitive keeps the weights whose INT4 error is largest, and the
+// output projection, in INT8.
+enum class MixedPolicy { kNone, kSensitive };
+
 inline constexpr int64_t kDefaultBlockSize = 32;
+inline constexpr double kDefaultSensitiveFraction = 0.1;
 inline constexpr int64_t kDefaultMinElements = 1024;
 
 struct QuantizeOptions {
@@ -36,6 +48,11 @@ struct QuantizeOptions {
   // MatMulNBits accuracy_level attribute (0 leaves the choice to ONNX Runtime).
   int64_t accuracy_level = 0;
   ScaleSearch scale_search = ScaleSearch::kAuto;
+  // Applied in order; the last match wins.
+  std::vector<PrecisionOverride> overrides;
+  MixedPolicy mixed = MixedPolicy::kNone;
+  // kSensitive: the share of INT4 weight elements that may move to INT8, besides the output projection.
+  double sensitive_fraction = kDefaultSensitiveFraction;
   // FP16 and BF16: convert the main graph's float32 inputs and outputs too.
   bool convert_io = false;
   // FP16 and BF16: operator types and node names that keep computing in float32.

@@ -26,6 +26,8 @@ struct TensorReport {
   uint64_t bytes_before = 0;
   uint64_t bytes_after = 0;  // quantized data plus scales and zero points
   std::string scheme;        // "per-tensor", "per-channel" or "block"
+  // Why this tensor got another precision than the run's: "--override PATTERN" or "mixed policy".
+  std::string precision_source;
   int64_t axis = -1;         // quantization axis for per-channel, -1 otherwise
   int64_t block_size = 0;    // for "block"
   bool symmetric = true;
@@ -52,6 +54,7 @@ struct SkippedTensor {
   std::string dtype;
   uint64_t bytes = 0;
   std::string reason;
+  std::string precision_source;
 };
 
 struct Report {

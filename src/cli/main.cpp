@@ -28,6 +28,8 @@ struct QuantizeArguments {
   std::string report;
   std::string external_data = "auto";
   std::string scale_search = "auto";
+  std::vector<std::string> overrides;
+  std::string mixed = "none";
   bool no_table = false;
   onnxquant::QuantizeOptions options;
 };
@@ -64,6 +66,15 @@ int run_quantize(QuantizeArguments& arguments) {
       {"mse", onnxquant::ScaleSearch::kMse},
   };
   options.quantize.scale_search = kScaleSearches.at(arguments.scale_search);
+  options.quantize.mixed =
+      arguments.mixed == "sensitive" ? onnxquant::MixedPolicy::kSensitive : onnxquant::MixedPolicy::kNone;
+  for (const auto& text : arguments.overrides) {
+    const auto equals = text.rfind('=');
+    if (equals == std::string::npos) {
+      throw onnxquant::UsageError(fmt::format("--override '{}' is invalid; use PATTERN=PRECISION", text));
+    }
+    options.quantize.overrides.push_back({text.substr(0, equals), text.substr(equals + 1)});
+  }
 
   options.report_path = arguments.report;
   const onnxquant::Report report = onnxquant::quantize_file(arguments.model, arguments.output, options);
@@ -88,6 +99,7 @@ int main(int argc, char** argv) {
   CLI::App app{"onnxquant: quantize ONNX models and report what it cost in accuracy"};
   app.set_version_flag("--version", std::string("onnxquant ") + onnxquant::kVersion);
   app.require_subcommand(1);
+  app.set_config("--config", "", "Read options from a TOML or INI file; options of quantize go in a [quantize] section");
   int verbosity = 0;
   bool quiet = false;
   auto* verbose_flag = app.add_flag("-v,--verbose", verbosity, "Log details at debug level");
@@ -136,6 +148,22 @@ int main(int argc, char** argv) {
       ->add_option("--scale-search", quantize.scale_search,
                    "INT4/INT8 scales: mse (minimize squared error), none (min/max), auto (mse for INT4 only)")
       ->check(CLI::IsMember({"auto", "none", "mse"}))
+      ->capture_default_str();
+  quantize_command
+      ->add_option("--override", quantize.overrides,
+                   "PATTERN=PRECISION: weights or nodes matching the shell pattern get int4, int8, fp16, fp32 or skip; "
+                   "repeat for more, the last match wins")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  quantize_command
+      ->add_option("--mixed", quantize.mixed,
+                   "INT4: 'sensitive' keeps the output projection and the weights with the lowest INT4 SQNR in INT8")
+      ->check(CLI::IsMember({"none", "sensitive"}))
+      ->capture_default_str();
+  quantize_command
+      ->add_option("--sensitive-fraction", quantize.options.sensitive_fraction,
+                   "--mixed sensitive: share of INT4 weight elements that may move to INT8")
       ->capture_default_str();
   quantize_command->add_flag("--fp16-io,--convert-io", quantize.options.convert_io,
                              "FP16/BF16: convert the float32 graph inputs and outputs too");

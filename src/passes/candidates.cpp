@@ -1,5 +1,7 @@
 #include "passes/candidates.hpp"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
@@ -23,11 +25,35 @@ bool is_excluded(const graph::Weight& weight, const std::vector<std::string>& ex
   return std::any_of(weight.uses.begin(), weight.uses.end(), [&](const auto& use) { return listed(use.node->name()); });
 }
 
+bool matches(const std::string& pattern, const graph::Weight& weight) {
+  auto match = [&](const std::string& name) { return ::fnmatch(pattern.c_str(), name.c_str(), 0) == 0; };
+  if (match(weight.name)) return true;
+  return std::any_of(weight.uses.begin(), weight.uses.end(), [&](const auto& use) { return match(use.node->name()); });
+}
+
+// The plan for a weight from the run's precision and the overrides, last match winning. Returns
+// nothing when an override keeps the weight float.
+std::optional<WeightPlan> plan_for(const graph::Weight& weight, const QuantizeOptions& options, std::string& source) {
+  std::optional<WeightPlan> plan = options.precision == Precision::kInt4 ? WeightPlan::kInt4 : WeightPlan::kInt8;
+  for (const auto& entry : options.overrides) {
+    if (!matches(entry.pattern, weight)) continue;
+    source = fmt::format("--override {}={}", entry.pattern, entry.precision);
+    if (entry.precision == "int4") plan = WeightPlan::kInt4;
+    else if (entry.precision == "int8") plan = WeightPlan::kInt8;
+    else if (entry.precision == "fp16") plan = WeightPlan::kFp16Storage;
+    else plan = std::nullopt;
+  }
+  return plan;
+}
+
 // The reason a weight read by a quantizable slot stays float, or nothing when it is a candidate.
-std::optional<std::string> skip_reason(const graph::Weight& weight, const QuantizeOptions& options) {
+std::optional<std::string> skip_reason(const graph::Weight& weight, const QuantizeOptions& options, WeightPlan plan) {
   if (is_excluded(weight, options.exclude)) return "excluded by --exclude";
 
   const int32_t type = weight.tensor->data_type();
+  if (plan == WeightPlan::kFp16Storage && type != onnx::TensorProto::FLOAT) {
+    return fmt::format("dtype {} is not float32, so float16 storage does not apply", io::dtype_name(type));
+  }
   if (type != onnx::TensorProto::FLOAT && type != onnx::TensorProto::FLOAT16) {
     return fmt::format("dtype {} is not supported; float32 and float16 weights are quantized", io::dtype_name(type));
   }
@@ -37,7 +63,7 @@ std::optional<std::string> skip_reason(const graph::Weight& weight, const Quanti
       return fmt::format("also read by {} as input {}, which needs the float tensor", describe_node(*use.node),
                          use.input_index);
     }
-    if (options.precision == Precision::kInt4 && use.node->op_type() != "MatMul") {
+    if (plan == WeightPlan::kInt4 && use.node->op_type() != "MatMul") {
       return fmt::format("INT4 applies to MatMul weights; {} keeps it float (use -p int8 for {})",
                          describe_node(*use.node), use.node->op_type());
     }
@@ -48,7 +74,7 @@ std::optional<std::string> skip_reason(const graph::Weight& weight, const Quanti
   if (elements < static_cast<uint64_t>(options.min_elements)) {
     return fmt::format("{} elements, fewer than --min-elements {}", elements, options.min_elements);
   }
-  if (options.precision == Precision::kInt4 && weight.tensor->dims_size() != 2) {
+  if (plan == WeightPlan::kInt4 && weight.tensor->dims_size() != 2) {
     return fmt::format("MatMul B has rank {}; MatMulNBits takes a 2-D B", weight.tensor->dims_size());
   }
   return std::nullopt;
@@ -97,10 +123,16 @@ std::vector<Candidate> select_candidates(std::vector<graph::Weight>& weights, co
     const bool in_weight_slot = std::any_of(weight.uses.begin(), weight.uses.end(), is_weight_slot);
     if (!in_weight_slot) continue;
 
-    if (auto reason = skip_reason(weight, options)) {
+    std::string source;
+    const std::optional<WeightPlan> plan = plan_for(weight, options, source);
+    if (!plan) {
+      report.skipped.push_back(make_skipped(weight, "kept float by " + source));
+      report.skipped.back().precision_source = source;
+    } else if (auto reason = skip_reason(weight, options, *plan)) {
       report.skipped.push_back(make_skipped(weight, std::move(*reason)));
+      report.skipped.back().precision_source = source;
     } else {
-      candidates.push_back({&weight});
+      candidates.push_back({&weight, *plan, source});
     }
   }
   return candidates;

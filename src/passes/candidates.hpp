@@ -11,8 +11,13 @@
 
 namespace onnxquant::passes {
 
+// What a pass does with one weight.
+enum class WeightPlan { kInt8, kInt4, kFp16Storage };
+
 struct Candidate {
   graph::Weight* weight;
+  WeightPlan plan;
+  std::string precision_source;  // empty unless --override or the mixed policy chose the plan
 };
 
 // Input positions of the weight operand of the quantizable operators.

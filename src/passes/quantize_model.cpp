@@ -1,6 +1,7 @@
 // The quantize driver: opset preparation, weight selection, one pass per precision, and the
 // per-tensor log lines.
 #include <fmt/format.h>
+#include <algorithm>
 #include <set>
 #include <spdlog/spdlog.h>
 
@@ -14,6 +15,8 @@
 #include "passes/candidates.hpp"
 #include "passes/float_conversion.hpp"
 #include "passes/float_restore.hpp"
+#include "passes/fp16_storage.hpp"
+#include "passes/mixed_policy.hpp"
 #include "passes/int4_matmul_nbits.hpp"
 #include "passes/int8_qdq.hpp"
 
@@ -58,6 +61,22 @@ void validate_options(const QuantizeOptions& options) {
   }
   if (options.precision == Precision::kInt4 && options.per_channel) {
     throw UsageError("--per-channel applies to -p int8; INT4 is always quantized in blocks (--block-size)");
+  }
+  const bool integer_run = options.precision == Precision::kInt8 || options.precision == Precision::kInt4;
+  for (const auto& entry : options.overrides) {
+    static const std::set<std::string> kValues = {"int4", "int8", "fp16", "fp32", "skip"};
+    if (kValues.count(entry.precision) == 0 || entry.pattern.empty()) {
+      throw UsageError(fmt::format("--override {}={} is invalid; use PATTERN=PRECISION with PRECISION one of int4, "
+                                   "int8, fp16, fp32, skip",
+                                   entry.pattern, entry.precision));
+    }
+    if (!integer_run) throw UsageError("--override applies to -p int8 and -p int4 runs");
+  }
+  if (options.mixed != MixedPolicy::kNone && options.precision != Precision::kInt4) {
+    throw UsageError("--mixed applies to -p int4 runs");
+  }
+  if (!(options.sensitive_fraction >= 0.0 && options.sensitive_fraction <= 1.0)) {
+    throw UsageError(fmt::format("--sensitive-fraction {} is invalid; it must be 0 to 1", options.sensitive_fraction));
   }
 }
 
@@ -188,10 +207,13 @@ void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Rep
     return;
   }
 
-  passes::Int8Settings int8_settings{options.per_channel, options.asymmetric};
-  if (options.precision == Precision::kInt8) {
-    int8_settings.per_channel = prepare_int8_opset(model, options.per_channel, report);
-  }
+  // INT8 weights in an INT4 run (overrides, mixed policy) are quantized per channel.
+  const bool int4_run = options.precision == Precision::kInt4;
+  const bool may_use_int8 = !int4_run || options.mixed != MixedPolicy::kNone ||
+                            std::any_of(options.overrides.begin(), options.overrides.end(),
+                                        [](const auto& entry) { return entry.precision == "int8"; });
+  passes::Int8Settings int8_settings{options.per_channel || int4_run, options.asymmetric};
+  if (may_use_int8) int8_settings.per_channel = prepare_int8_opset(model, int8_settings.per_channel, report);
 
   warn_unmatched_excludes(model, options, report);
   // Index after any opset conversion, which replaces the model's messages.
@@ -200,22 +222,28 @@ void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Rep
   passes::GraphEdits edits;
   passes::PassContext context{options, edits, names, report};
 
-  const std::vector<passes::Candidate> candidates = passes::select_candidates(weights, options, report);
+  std::vector<passes::Candidate> candidates = passes::select_candidates(weights, options, report);
+  if (options.mixed == MixedPolicy::kSensitive) passes::apply_sensitive_policy(model, candidates, options, report);
+  bool any_int4 = false;
   for (size_t i = 0; i < candidates.size(); ++i) {
     const size_t before = report.tensors.size();
-    if (options.precision == Precision::kInt8) {
-      passes::quantize_weight_int8(candidates[i], int8_settings, context);
-    } else {
-      passes::quantize_weight_int4(candidates[i], context);
+    switch (candidates[i].plan) {
+      case passes::WeightPlan::kInt8: passes::quantize_weight_int8(candidates[i], int8_settings, context); break;
+      case passes::WeightPlan::kInt4: passes::quantize_weight_int4(candidates[i], context); break;
+      case passes::WeightPlan::kFp16Storage: passes::store_weight_float16(candidates[i], context); break;
     }
-    if (report.tensors.size() > before) log_tensor(i + 1, candidates.size(), report.tensors.back());
+    if (report.tensors.size() > before) {
+      report.tensors.back().precision_source = candidates[i].precision_source;
+      any_int4 = any_int4 || report.tensors.back().scheme == "block";
+      log_tensor(i + 1, candidates.size(), report.tensors.back());
+    }
   }
   edits.apply();
   warn_low_sqnr(report);
   warn_if_nothing_quantized(report);
 
   for (const auto& skipped : report.skipped) spdlog::debug("kept float: {} ({})", skipped.name, skipped.reason);
-  if (options.precision == Precision::kInt4 && !report.tensors.empty()) {
+  if (any_int4) {
     graph::add_opset_import(model, graph::kMicrosoftDomain, passes::kMicrosoftOpsetVersion);
   }
   report.opset_after = graph::opset_version(model, "");

@@ -27,6 +27,7 @@ json tensor_json(const TensorReport& entry) {
       {"bytes_before", entry.bytes_before},
       {"bytes_after", entry.bytes_after},
       {"scheme", entry.scheme},
+      {"precision_source", entry.precision_source},
       {"axis", entry.axis >= 0 ? json(entry.axis) : json(nullptr)},
       {"block_size", entry.block_size > 0 ? json(entry.block_size) : json(nullptr)},
       {"symmetric", entry.symmetric},
@@ -46,11 +47,15 @@ json skipped_json(const SkippedTensor& entry) {
   return {
       {"name", entry.name}, {"scope", entry.scope},  {"nodes", entry.nodes},   {"op_types", entry.op_types},
       {"shape", entry.shape}, {"dtype", entry.dtype}, {"bytes", entry.bytes}, {"reason", entry.reason},
+      {"precision_source", entry.precision_source},
   };
 }
 
 json options_json(const QuantizeOptions& options) {
+  json overrides = json::array();
+  for (const auto& entry : options.overrides) overrides.push_back(entry.pattern + "=" + entry.precision);
   return {
+      {"overrides", overrides},
       {"precision", to_string(options.precision)},
       {"per_channel", options.per_channel},
       {"asymmetric", options.asymmetric},
@@ -60,6 +65,8 @@ json options_json(const QuantizeOptions& options) {
       {"accuracy_level", options.accuracy_level},
       {"scale_search", searches_scales(options) ? "mse" : "none"},
       {"convert_io", options.convert_io},
+      {"mixed", options.mixed == MixedPolicy::kSensitive ? "sensitive" : "none"},
+      {"sensitive_fraction", options.sensitive_fraction},
       {"keep_fp32_ops", options.keep_fp32_ops},
       {"keep_fp32_nodes", options.keep_fp32_nodes},
   };

@@ -24,9 +24,17 @@ std::string format_bytes(uint64_t bytes) {
 
 std::string format_db(double value) { return std::isfinite(value) ? fmt::format("{:.1f}", value) : "inf"; }
 
+std::string scheme_label_without_source(const TensorReport& entry);
+
+// A '*' marks a precision chosen by --override or the mixed policy, listed under the table.
 std::string scheme_label(const TensorReport& entry) {
+  return scheme_label_without_source(entry) + (entry.precision_source.empty() ? "" : "*");
+}
+
+std::string scheme_label_without_source(const TensorReport& entry) {
   if (entry.scheme == "block") return fmt::format("block {}{}", entry.block_size, entry.symmetric ? "" : " asym");
   if (entry.scheme == "per-channel") return fmt::format("per-channel {}{}", entry.axis, entry.symmetric ? "" : " asym");
+  if (entry.scheme == "cast") return entry.dtype_after == "float16" ? "float16" : entry.dtype_after;
   if (entry.scheme == "cast") return "cast";
   return entry.symmetric ? "per-tensor" : "per-tensor asym";
 }
@@ -76,6 +84,13 @@ std::string format_report_table(const Report& report) {
                                 report.options.asymmetric ? ", asymmetric" : ", symmetric");
   append_tensors(out, report);
 
+  bool any_source = false;
+  for (const auto& entry : report.tensors) {
+    if (entry.precision_source.empty()) continue;
+    if (!any_source) out += "\n* precision chosen by\n";
+    any_source = true;
+    out += fmt::format("  {:<{}} {}\n", fit(entry.name, kNameWidth), kNameWidth, entry.precision_source);
+  }
   if (!report.skipped.empty()) {
     out += fmt::format("\nKept float ({})\n", report.skipped.size());
     for (const auto& entry : report.skipped) {
