@@ -10,12 +10,14 @@ namespace onnxquant::graph {
 // recursion of every walk over the graphs.
 inline constexpr int kMaxSubgraphDepth = 64;
 
-// Throws ModelError when subgraphs nest deeper than kMaxSubgraphDepth; when one graph defines a
-// value twice (a repeated graph input or initializer, or a node output that is also a graph input,
-// an initializer or another node's output); when a node input or graph output names a value that
-// no enclosing scope defines; or when nodes depend on each other in a cycle. Nodes out of
-// topological order without a cycle are accepted, because ONNX Runtime sorts them and exporters
-// write such models.
+// Validates the graphs of a model and throws ModelError on the first problem:
+// - subgraphs nested deeper than kMaxSubgraphDepth;
+// - a value defined twice in one graph: a repeated graph input or initializer, or a node output that
+//   is also a graph input, an initializer or another node's output;
+// - a node input or graph output that no enclosing scope defines;
+// - nodes that depend on each other in a cycle.
+// Nodes out of topological order without a cycle are accepted, because ONNX Runtime sorts them and
+// exporters write such models.
 void validate_structure(const onnx::ModelProto& model);
 
 }  // namespace onnxquant::graph

@@ -12,6 +12,7 @@
 #include "graph/tensor_walk.hpp"
 #include "io/atomic_file.hpp"
 #include "io/external_data.hpp"
+#include "io/quoted_name.hpp"
 #include "io/tensor_data.hpp"
 #include "io/tensor_validation.hpp"
 #include "onnxquant/errors.hpp"
@@ -56,18 +57,19 @@ class ExternalDataReader {
     const uint64_t expected = io::tensor_bytes(tensor);
     const uint64_t length = location.has_length ? location.length : expected;
     if (location.offset > file.size || length > file.size - location.offset) {
-      throw ModelError(fmt::format("tensor '{}': external data offset {} + length {} passes the end of '{}' ({} bytes)",
-                                   tensor.name(), location.offset, length, location.location, file.size));
+      throw ModelError(fmt::format("tensor {}: external data offset {} + length {} passes the end of {} ({} bytes)",
+                                   io::quoted_name(tensor.name()), location.offset, length,
+                                   io::quoted_name(location.location), file.size));
     }
     if (io::element_size(tensor.data_type()) != 0 && length != expected) {
-      throw ModelError(fmt::format("tensor '{}': external data length {} does not match its shape, which needs {} bytes",
-                                   tensor.name(), length, expected));
+      throw ModelError(fmt::format("tensor {}: external data length {} does not match its shape, which needs {} bytes",
+                                   io::quoted_name(tensor.name()), length, expected));
     }
 
     std::string bytes(length, '\0');
     file.stream.seekg(static_cast<std::streamoff>(location.offset));
     file.stream.read(bytes.data(), static_cast<std::streamsize>(length));
-    if (!file.stream) throw IoError(fmt::format("cannot read external data of tensor '{}'", tensor.name()));
+    if (!file.stream) throw IoError(fmt::format("cannot read external data of tensor {}", io::quoted_name(tensor.name())));
 
     tensor.clear_external_data();
     tensor.clear_data_location();

@@ -90,7 +90,7 @@ bool is_float_type(int32_t data_type) {
 namespace {
 
 [[noreturn]] void throw_size_mismatch(const TensorProto& tensor, uint64_t expected, uint64_t found) {
-  throw ModelError(fmt::format("tensor '{}' ({}, shape {}) holds {} values but its shape needs {}", tensor.name(),
+  throw ModelError(fmt::format("tensor {} ({}, shape {}) holds {} values but its shape needs {}", quoted_name(tensor.name()),
                                dtype_name(tensor.data_type()), format_shape(dims_of(tensor)), found, expected));
 }
 
@@ -111,7 +111,7 @@ std::vector<float> convert_raw(const TensorProto& tensor, uint64_t count, Conver
 
 std::vector<float> read_float_values(const TensorProto& tensor) {
   if (is_external(tensor)) {
-    throw ModelError(fmt::format("tensor '{}' is stored externally and was not loaded", tensor.name()));
+    throw ModelError(fmt::format("tensor {} is stored externally and was not loaded", quoted_name(tensor.name())));
   }
   const uint64_t count = element_count(tensor);
   const bool raw = tensor.has_raw_data();
@@ -136,7 +136,8 @@ std::vector<float> read_float_values(const TensorProto& tensor) {
       return values;
     }
     default:
-      throw ModelError(fmt::format("tensor '{}' has type {}, not a float type", tensor.name(), dtype_name(tensor.data_type())));
+      throw ModelError(fmt::format("tensor {} has type {}, not a float type", quoted_name(tensor.name()),
+                                   dtype_name(tensor.data_type())));
   }
 }
 

@@ -26,7 +26,8 @@ enum class Field { kFloat, kDouble, kInt32, kInt64, kUint64, kString, kUnknown }
 constexpr std::array<std::string_view, 6> kFieldNames = {"float_data", "double_data", "int32_data",
                                                          "int64_data", "uint64_data", "string_data"};
 
-// Where a tensor of `data_type` stores its values when raw_data is not used (onnx.proto, TensorProto).
+// Returns the typed field in which a tensor of `data_type` stores its values when it does not use
+// raw_data (onnx.proto, TensorProto).
 Field field_for(int32_t data_type) {
   switch (data_type) {
     case TensorProto::FLOAT:
@@ -92,7 +93,7 @@ std::string describe(const TensorProto& tensor) {
                      format_shape(dims_of(tensor)));
 }
 
-// Throws when a typed field other than `expected` holds data.
+// Throws when a typed field other than `expected` contains data.
 void reject_other_fields(const TensorProto& tensor, Field expected, bool raw) {
   for (size_t i = 0; i < kFieldNames.size(); ++i) {
     const auto field = static_cast<Field>(i);
