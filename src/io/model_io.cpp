@@ -1,10 +1,12 @@
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include "graph/graph_walk.hpp"
@@ -214,6 +216,16 @@ uint64_t write_external_data(onnx::ModelProto& model, io::AtomicFile& data_file,
   return offset;
 }
 
+// Serializes `model` into the file, with the system's reason when a write fails (a full disk).
+void write_model_file(const onnx::ModelProto& model, io::AtomicFile& file) {
+  google::protobuf::io::FileOutputStream stream(file.fd());
+  if (!model.SerializeToZeroCopyStream(&stream) || !stream.Flush()) {
+    const int error = stream.GetErrno();
+    throw IoError(fmt::format("cannot write the model to '{}': {}", file.temporary_path().string(),
+                              error != 0 ? std::strerror(error) : "serialization failed"));
+  }
+}
+
 }  // namespace
 
 SaveResult save_model(onnx::ModelProto& model, const fs::path& output, const SaveOptions& options) {
@@ -243,9 +255,7 @@ SaveResult save_model(onnx::ModelProto& model, const fs::path& output, const Sav
   }
 
   io::AtomicFile model_file(output);
-  if (!model.SerializeToFileDescriptor(model_file.fd())) {
-    throw IoError(fmt::format("cannot write the model to '{}'", model_file.temporary_path().string()));
-  }
+  write_model_file(model, model_file);
   result.model_bytes = model.ByteSizeLong();
   // The data file goes into place first, so the model never refers to a missing file.
   if (data_file) data_file->commit();
