@@ -30,8 +30,9 @@ AtomicFile::AtomicFile(const fs::path& final_path) : final_path_(final_path) {
   }
   temporary_path_ = pattern;
   // The lock marks the file as in use for remove_stale_temporaries of other runs.
-  // NOTE: another run that lists the folder between mkstemp and flock could remove the new file;
-  // the rename in commit() then fails with an I/O error. Only runs writing the same output race so.
+  // NOTE: another run that lists the folder between mkstemp and flock could remove the new file,
+  // and the rename in commit() then fails with an I/O error. Only runs that write the same output
+  // at the same time can meet this way.
   ::flock(fd_, LOCK_EX | LOCK_NB);
   // mkstemp creates the file with mode 0600; give it the usual permissions of a new file.
   const mode_t mask = ::umask(0);

@@ -10,7 +10,7 @@ namespace onnxquant::io {
 std::string temporary_prefix(const std::string& final_name);
 
 // Removes the files `folder/.FINAL_NAME.tmp-XXXXXX` that no running process holds locked. A run
-// holds an exclusive flock on each of its temporary files until it renames or removes it, and the
+// holds an exclusive flock on each of its temporary files until it renames or removes it. The
 // kernel releases the lock when the process ends, even by SIGKILL, so an unlocked file is left over
 // from a run that ended. Files of other output names, links and folders are left alone. Failures
 // are logged at debug level and otherwise ignored.

@@ -138,7 +138,7 @@ def kill_while_writing(binary: Path, model: Path, output: Path) -> bool:
 
 def test_killed_run_leaves_no_partial_model(onnxquant_bin, tmp_path):
     # 16384 x 1024 float32 is 64 MiB; its int8 data file takes long enough to write that the
-    # poll sees the temporary file while the run is still going.
+    # poll finds the temporary file while the run is still going.
     model = write_model(tmp_path / "in" / "model.onnx", 16384)
     before = digest(model)
     out_folder = tmp_path / "out"
