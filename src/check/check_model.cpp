@@ -10,6 +10,7 @@
 #include "check/scope_values.hpp"
 #include "graph/node_order.hpp"
 #include "graph/opset.hpp"
+#include "graph/shape_inference_guard.hpp"
 #include "io/quoted_name.hpp"
 #include "onnxquant/model.hpp"
 
@@ -93,6 +94,11 @@ void check_with_onnx(const onnx::ModelProto& model, std::vector<std::string>& fi
     onnx::checker::check_model(model);
   } catch (const std::exception& error) {
     findings.push_back(fmt::format("the ONNX checker rejects the model: {}", error.what()));
+  }
+  std::string reason;
+  if (!graph::safe_for_shape_inference(model, reason)) {
+    findings.push_back(fmt::format("ONNX shape inference was not run, because {}", reason));
+    return;
   }
   try {
     onnx::ModelProto inferred = model;
