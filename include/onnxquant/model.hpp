@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include <onnx/onnx_pb.h>
@@ -33,7 +34,14 @@ struct LoadOptions {
 // Loads a model and, by default, reads all external data into the tensors' raw_data. External data
 // locations are resolved relative to the model's folder; a location that is absolute, contains "..",
 // leaves the folder or is reached through a symbolic or hard link is rejected before any read.
+// Every tensor's data is checked against its shape and the graph structure is validated (see
+// graph/structure.hpp); a model that fails throws ModelError.
 Model load_model(const std::filesystem::path& path, const LoadOptions& options = {});
+
+// Loads a model from the bytes of an .onnx file, as load_model does. `path` names the model in
+// messages, and external data is resolved relative to its folder.
+Model load_model_from_bytes(const std::string& bytes, const std::filesystem::path& path,
+                            const LoadOptions& options = {});
 
 struct SaveOptions {
   ExternalDataMode external_data = ExternalDataMode::kAuto;

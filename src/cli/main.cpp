@@ -7,6 +7,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "onnxquant/check.hpp"
 #include "onnxquant/errors.hpp"
 #include "onnxquant/inspect.hpp"
 #include "onnxquant/quantize.hpp"
@@ -82,6 +83,18 @@ int run_quantize(QuantizeArguments& arguments) {
   return 0;
 }
 
+// Prints every finding; exits with kInvalidModel when there is one.
+int run_check(const std::string& model) {
+  const std::vector<std::string> findings = onnxquant::check_model_file(model);
+  for (const auto& finding : findings) std::cout << finding << "\n";
+  if (findings.empty()) {
+    spdlog::info("{}: no findings", model);
+    return 0;
+  }
+  spdlog::error("{}: {} finding(s), listed on standard output", model, findings.size());
+  return static_cast<int>(ExitCode::kInvalidModel);
+}
+
 void configure_logging(int verbosity, bool quiet) {
   auto logger = spdlog::stderr_color_mt("onnxquant");
   logger->set_pattern("%^[%l]%$ %v");
@@ -111,6 +124,10 @@ int main(int argc, char** argv) {
   auto* inspect_command = app.add_subcommand("inspect", "Describe a model: opsets, operators, inputs, outputs, weights");
   inspect_command->add_option("model", inspect.model, "Path of the .onnx model")->required();
   inspect_command->add_flag("--json", inspect.json, "Print JSON instead of text");
+
+  std::string check_model;
+  auto* check_command = app.add_subcommand("check", "Check a model's names, order and quantization parameters");
+  check_command->add_option("model", check_model, "Path of the .onnx model")->required();
 
   QuantizeArguments quantize;
   auto* quantize_command = app.add_subcommand("quantize", "Quantize the weights of a model");
@@ -199,6 +216,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (*inspect_command) return run_inspect(inspect);
+    if (*check_command) return run_check(check_model);
     return run_quantize(quantize);
   } catch (const onnxquant::Error& error) {
     spdlog::error("{}", error.what());

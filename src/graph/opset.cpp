@@ -1,5 +1,7 @@
 #include "graph/opset.hpp"
 
+#include "graph/shape_inference_guard.hpp"
+
 #include <onnx/defs/schema.h>
 #include <onnx/shape_inference/implementation.h>
 #include <unordered_set>
@@ -29,6 +31,7 @@ void add_opset_import(onnx::ModelProto& model, const std::string& domain, int64_
 }
 
 bool convert_opset(onnx::ModelProto& model, int64_t target, std::string& error) {
+  if (!safe_for_shape_inference(model, error)) return false;
   try {
     // Some adapters (Softmax 12 to 13, for example) need input shapes, so infer them first and
     // drop the inferred value_info entries afterwards.

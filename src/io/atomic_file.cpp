@@ -1,6 +1,7 @@
 #include "io/atomic_file.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <fmt/format.h>
 #include <string>
 
+#include "io/stale_temporaries.hpp"
 #include "onnxquant/errors.hpp"
 
 namespace onnxquant::io {
@@ -20,15 +22,20 @@ AtomicFile::AtomicFile(const fs::path& final_path) : final_path_(final_path) {
   if (!fs::is_directory(folder, error)) {
     throw IoError(fmt::format("output folder '{}' does not exist", folder.string()));
   }
-  std::string name = ".";
-  name += final_path.filename().string();
-  name += ".tmp-XXXXXX";
+  remove_stale_temporaries(folder, final_path.filename().string());
+  std::string name = temporary_prefix(final_path.filename().string());
+  name += "XXXXXX";
   std::string pattern = (folder / name).string();
   fd_ = ::mkstemp(pattern.data());
   if (fd_ < 0) {
     throw IoError(fmt::format("cannot create a temporary file in '{}': {}", folder.string(), std::strerror(errno)));
   }
   temporary_path_ = pattern;
+  // The lock marks the file as in use for remove_stale_temporaries of other runs.
+  // NOTE: another run that lists the folder between mkstemp and flock could remove the new file,
+  // and the rename in commit() then fails with an I/O error. Only runs that write the same output
+  // at the same time can meet this way.
+  ::flock(fd_, LOCK_EX | LOCK_NB);
   // mkstemp creates the file with mode 0600; give it the usual permissions of a new file.
   const mode_t mask = ::umask(0);
   ::umask(mask);
@@ -63,14 +70,14 @@ void AtomicFile::commit() {
   if (::fsync(fd_) != 0) {
     throw IoError(fmt::format("cannot flush '{}': {}", temporary_path_.string(), std::strerror(errno)));
   }
-  const int result = ::close(fd_);
-  fd_ = -1;
-  if (result != 0) throw IoError(fmt::format("cannot close '{}': {}", temporary_path_.string(), std::strerror(errno)));
+  // The descriptor, and with it the lock, stays open until the rename is done, so no other run
+  // takes the file for a stale one in between.
   if (::rename(temporary_path_.c_str(), final_path_.c_str()) != 0) {
     throw IoError(fmt::format("cannot rename '{}' to '{}': {}", temporary_path_.string(), final_path_.string(),
                               std::strerror(errno)));
   }
   committed_ = true;
+  close_descriptor();
 }
 
 }  // namespace onnxquant::io

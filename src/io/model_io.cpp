@@ -6,10 +6,18 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
 #include "graph/graph_walk.hpp"
+#include "graph/structure.hpp"
+#include "graph/tensor_walk.hpp"
 #include "io/atomic_file.hpp"
 #include "io/external_data.hpp"
+#include "io/quoted_name.hpp"
 #include "io/tensor_data.hpp"
+#include "io/tensor_validation.hpp"
 #include "onnxquant/errors.hpp"
 #include "onnxquant/model.hpp"
 
@@ -52,18 +60,19 @@ class ExternalDataReader {
     const uint64_t expected = io::tensor_bytes(tensor);
     const uint64_t length = location.has_length ? location.length : expected;
     if (location.offset > file.size || length > file.size - location.offset) {
-      throw ModelError(fmt::format("tensor '{}': external data offset {} + length {} passes the end of '{}' ({} bytes)",
-                                   tensor.name(), location.offset, length, location.location, file.size));
+      throw ModelError(fmt::format("tensor {}: external data offset {} + length {} passes the end of {} ({} bytes)",
+                                   io::quoted_name(tensor.name()), location.offset, length,
+                                   io::quoted_name(location.location), file.size));
     }
     if (io::element_size(tensor.data_type()) != 0 && length != expected) {
-      throw ModelError(fmt::format("tensor '{}': external data length {} does not match its shape, which needs {} bytes",
-                                   tensor.name(), length, expected));
+      throw ModelError(fmt::format("tensor {}: external data length {} does not match its shape, which needs {} bytes",
+                                   io::quoted_name(tensor.name()), length, expected));
     }
 
     std::string bytes(length, '\0');
     file.stream.seekg(static_cast<std::streamoff>(location.offset));
     file.stream.read(bytes.data(), static_cast<std::streamsize>(length));
-    if (!file.stream) throw IoError(fmt::format("cannot read external data of tensor '{}'", tensor.name()));
+    if (!file.stream) throw IoError(fmt::format("cannot read external data of tensor {}", io::quoted_name(tensor.name())));
 
     tensor.clear_external_data();
     tensor.clear_data_location();
@@ -95,39 +104,68 @@ class ExternalDataReader {
   std::map<fs::path, OpenFile> files_;
 };
 
-}  // namespace
+// Protobuf nesting that parsing accepts. Each subgraph level adds three messages (NodeProto,
+// AttributeProto, GraphProto), so this admits graph::kMaxSubgraphDepth levels with room for nested
+// types; deeper files fail to parse.
+constexpr int kMaxMessageDepth = 3 * graph::kMaxSubgraphDepth + 64;
 
-Model load_model(const fs::path& path, const LoadOptions& options) {
-  Model model;
-  model.path = path;
-  const std::string bytes = read_model_file(path);
-  model.total_bytes = bytes.size();
-  if (!model.proto.ParseFromString(bytes)) {
-    throw ModelError(fmt::format("'{}' is not a valid ONNX model: protobuf parsing failed (truncated or not a model "
-                                 "file)",
-                                 path.string()));
+onnx::ModelProto parse_model(const std::string& bytes, const fs::path& path) {
+  if (bytes.size() > kProtobufLimitBytes) {
+    throw ModelError(fmt::format("'{}' is {} bytes, above protobuf's 2 GiB limit", path.string(), bytes.size()));
   }
-  if (!model.proto.has_graph() || model.proto.ir_version() <= 0) {
+  onnx::ModelProto proto;
+  google::protobuf::io::ArrayInputStream stream(bytes.data(), static_cast<int>(bytes.size()));
+  google::protobuf::io::CodedInputStream coded(&stream);
+  coded.SetRecursionLimit(kMaxMessageDepth);
+  if (!proto.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage()) {
+    throw ModelError(fmt::format("'{}' is not a valid ONNX model: protobuf parsing failed (truncated, not a model "
+                                 "file, or nested more than {} messages deep)",
+                                 path.string(), kMaxMessageDepth));
+  }
+  if (!proto.has_graph() || proto.ir_version() <= 0) {
     throw ModelError(fmt::format("'{}' is not a valid ONNX model: it has no graph or no IR version", path.string()));
   }
+  return proto;
+}
 
+void load_or_locate_external_data(Model& model, const LoadOptions& options) {
+  const fs::path folder = model.path.parent_path();
   if (options.load_external_data) {
     ExternalDataReader reader(model);
-    graph::for_each_stored_tensor(*model.proto.mutable_graph(), [&](onnx::TensorProto& tensor) {
+    graph::for_each_tensor(*model.proto.mutable_graph(), [&](onnx::TensorProto& tensor) {
       if (io::is_external(tensor)) reader.load(tensor);
     });
-  } else {
-    graph::for_each_stored_tensor(*model.proto.mutable_graph(), [&](onnx::TensorProto& tensor) {
-      if (!io::is_external(tensor)) return;
-      const fs::path resolved =
-          io::resolve_external_file(path.parent_path(), io::parse_external_data(tensor).location);
-      if (std::find(model.external_files.begin(), model.external_files.end(), resolved) == model.external_files.end()) {
-        model.external_files.push_back(resolved);
-        model.total_bytes += fs::file_size(resolved);
-      }
-    });
+    return;
   }
+  graph::for_each_tensor(*model.proto.mutable_graph(), [&](onnx::TensorProto& tensor) {
+    if (!io::is_external(tensor)) return;
+    const fs::path resolved = io::resolve_external_file(folder, io::parse_external_data(tensor).location);
+    if (std::find(model.external_files.begin(), model.external_files.end(), resolved) == model.external_files.end()) {
+      model.external_files.push_back(resolved);
+      model.total_bytes += fs::file_size(resolved);
+    }
+  });
+}
+
+}  // namespace
+
+Model load_model_from_bytes(const std::string& bytes, const fs::path& path, const LoadOptions& options) {
+  Model model;
+  model.path = path;
+  model.total_bytes = bytes.size();
+  model.proto = parse_model(bytes, path);
+  // The structure is checked first: its depth limit bounds the recursion of every later walk, and
+  // a broken graph is rejected before any external data is read.
+  graph::validate_structure(model.proto);
+  load_or_locate_external_data(model, options);
+  graph::for_each_tensor(*model.proto.mutable_graph(), [](const onnx::TensorProto& tensor) {
+    io::validate_tensor(tensor);
+  });
   return model;
+}
+
+Model load_model(const fs::path& path, const LoadOptions& options) {
+  return load_model_from_bytes(read_model_file(path), path, options);
 }
 
 fs::path external_data_path_for(const fs::path& output) {
@@ -179,6 +217,16 @@ uint64_t write_external_data(onnx::ModelProto& model, io::AtomicFile& data_file,
   return offset;
 }
 
+// Serializes `model` into the file, with the system's reason when a write fails (a full disk).
+void write_model_file(const onnx::ModelProto& model, io::AtomicFile& file) {
+  google::protobuf::io::FileOutputStream stream(file.fd());
+  if (!model.SerializeToZeroCopyStream(&stream) || !stream.Flush()) {
+    const int error = stream.GetErrno();
+    throw IoError(fmt::format("cannot write the model to '{}': {}", file.temporary_path().string(),
+                              error != 0 ? std::strerror(error) : "serialization failed"));
+  }
+}
+
 }  // namespace
 
 SaveResult save_model(onnx::ModelProto& model, const fs::path& output, const SaveOptions& options) {
@@ -208,9 +256,7 @@ SaveResult save_model(onnx::ModelProto& model, const fs::path& output, const Sav
   }
 
   io::AtomicFile model_file(output);
-  if (!model.SerializeToFileDescriptor(model_file.fd())) {
-    throw IoError(fmt::format("cannot write the model to '{}'", model_file.temporary_path().string()));
-  }
+  write_model_file(model, model_file);
   result.model_bytes = model.ByteSizeLong();
   // The data file goes into place first, so the model never refers to a missing file.
   if (data_file) data_file->commit();

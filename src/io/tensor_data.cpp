@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "io/external_data.hpp"
+#include "io/quoted_name.hpp"
 #include "kernels/float16.hpp"
 #include "onnxquant/errors.hpp"
 
@@ -63,9 +64,9 @@ std::string dtype_name(int32_t data_type) {
 uint64_t element_count(const TensorProto& tensor) {
   uint64_t count = 1;
   for (int64_t dim : tensor.dims()) {
-    if (dim < 0) throw ModelError(fmt::format("tensor '{}' has a negative dimension {}", tensor.name(), dim));
+    if (dim < 0) throw ModelError(fmt::format("tensor {} has a negative dimension {}", quoted_name(tensor.name()), dim));
     if (dim != 0 && count > UINT64_MAX / static_cast<uint64_t>(dim)) {
-      throw ModelError(fmt::format("tensor '{}': the product of its dimensions overflows", tensor.name()));
+      throw ModelError(fmt::format("tensor {}: the product of its dimensions overflows", quoted_name(tensor.name())));
     }
     count *= static_cast<uint64_t>(dim);
   }
@@ -76,7 +77,7 @@ uint64_t tensor_bytes(const TensorProto& tensor) {
   const uint64_t count = element_count(tensor);
   const uint64_t size = element_size(tensor.data_type());
   if (size != 0 && count > UINT64_MAX / size) {
-    throw ModelError(fmt::format("tensor '{}': its size in bytes overflows", tensor.name()));
+    throw ModelError(fmt::format("tensor {}: its size in bytes overflows", quoted_name(tensor.name())));
   }
   return count * size;
 }
@@ -89,7 +90,7 @@ bool is_float_type(int32_t data_type) {
 namespace {
 
 [[noreturn]] void throw_size_mismatch(const TensorProto& tensor, uint64_t expected, uint64_t found) {
-  throw ModelError(fmt::format("tensor '{}' ({}, shape {}) holds {} values but its shape needs {}", tensor.name(),
+  throw ModelError(fmt::format("tensor {} ({}, shape {}) holds {} values but its shape needs {}", quoted_name(tensor.name()),
                                dtype_name(tensor.data_type()), format_shape(dims_of(tensor)), found, expected));
 }
 
@@ -110,7 +111,7 @@ std::vector<float> convert_raw(const TensorProto& tensor, uint64_t count, Conver
 
 std::vector<float> read_float_values(const TensorProto& tensor) {
   if (is_external(tensor)) {
-    throw ModelError(fmt::format("tensor '{}' is stored externally and was not loaded", tensor.name()));
+    throw ModelError(fmt::format("tensor {} is stored externally and was not loaded", quoted_name(tensor.name())));
   }
   const uint64_t count = element_count(tensor);
   const bool raw = tensor.has_raw_data();
@@ -135,7 +136,8 @@ std::vector<float> read_float_values(const TensorProto& tensor) {
       return values;
     }
     default:
-      throw ModelError(fmt::format("tensor '{}' has type {}, not a float type", tensor.name(), dtype_name(tensor.data_type())));
+      throw ModelError(fmt::format("tensor {} has type {}, not a float type", quoted_name(tensor.name()),
+                                   dtype_name(tensor.data_type())));
   }
 }
 

@@ -42,7 +42,10 @@ void filter_repeated(google::protobuf::RepeatedPtrField<Message>& field, Keep ke
 }  // namespace
 
 void GraphEdits::apply() {
-  for (auto& [graph, changes] : changes_) {
+  // Not a structured binding: clang 14 cannot capture those in the lambdas below.
+  for (auto& entry : changes_) {
+    auto* graph = entry.first;
+    auto& changes = entry.second;
     filter_repeated(*graph->mutable_initializer(), [&](const onnx::TensorProto& tensor) {
       return changes.removed_initializers.count(&tensor) == 0;
     });

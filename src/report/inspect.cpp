@@ -107,7 +107,10 @@ json build_json(Model& model) {
 
 }  // namespace
 
-std::string inspect_json(Model& model) { return build_json(model).dump(2) + "\n"; }
+// Names from the model need not be valid UTF-8, so invalid bytes become U+FFFD instead of failing the dump.
+std::string inspect_json(Model& model) {
+  return build_json(model).dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
 
 std::string inspect_text(Model& model) {
   const json info = build_json(model);

@@ -153,7 +153,8 @@ std::string report_to_json(const Report& report) {
       {"skipped", skipped},
       {"notes", report.notes},
   };
-  return document.dump(2) + "\n";
+  // Names from the model need not be valid UTF-8, so invalid bytes become U+FFFD.
+  return document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 void write_report_json(const Report& report, const std::filesystem::path& path) {

@@ -18,6 +18,7 @@ import numpy as np
 import onnx
 import pytest
 
+import onnxquant_check
 import ortcheck
 import realmodels
 
@@ -136,6 +137,7 @@ def check_output_structure(original: Path, output: Path, report: dict, option_id
     # cannot be expected to fix that.
     if passes_checker(original):
         onnx.checker.check_model(model)
+    onnxquant_check.assert_output_passes(original, output)
     ops = count_ops(model)
     uses = sum(len(tensor["nodes"]) for tensor in report["tensors"])
     if option_id.startswith("int4"):

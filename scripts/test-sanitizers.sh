@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds onnxquant with AddressSanitizer and UndefinedBehaviorSanitizer in build-asan/ and runs the
+# whole CTest suite against it: the unit tests, and the Python tests running the sanitized binary.
+# ONNX Runtime, which the Python tests load as the oracle, is not instrumented.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+build="$root/build-asan"
+jobs="${JOBS:-2}"
+
+# ONNXQUANT_PYTHON names an existing test environment; without it, setup-python.sh creates .venv.
+python="${ONNXQUANT_PYTHON:-$root/.venv/bin/python}"
+
+"$root/scripts/install-deps.sh"
+if [ -z "${ONNXQUANT_PYTHON:-}" ]; then
+  "$root/scripts/setup-python.sh"
+fi
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DONNXQUANT_SANITIZE=ON \
+  -DONNXQUANT_PYTHON="$python" > /dev/null
+cmake --build "$build" --parallel "$jobs"
+# Any report fails the run: UBSan stops at the first error, ASan checks leaks at exit.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+ctest --test-dir "$build" --output-on-failure
