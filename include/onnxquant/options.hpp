@@ -55,6 +55,9 @@ struct QuantizeOptions {
   double sensitive_fraction = kDefaultSensitiveFraction;
   // FP16 and BF16: convert the main graph's float32 inputs and outputs too.
   bool convert_io = false;
+  // INT8/INT4: also quantize constant Gather tables (token embeddings). INT4 writes
+  // com.microsoft GatherBlockQuantized and shares the data with a tied lm_head.
+  bool quantize_embeddings = false;
   // FP16 and BF16: operator types and node names that keep computing in float32.
   std::vector<std::string> keep_fp32_ops;
   std::vector<std::string> keep_fp32_nodes;

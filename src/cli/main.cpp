@@ -182,6 +182,8 @@ int main(int argc, char** argv) {
       ->add_option("--sensitive-fraction", quantize.options.sensitive_fraction,
                    "--mixed sensitive: share of INT4 weight elements that may move to INT8")
       ->capture_default_str();
+  quantize_command->add_flag("--quantize-embeddings", quantize.options.quantize_embeddings,
+                             "INT8/INT4: quantize constant Gather tables (token embeddings) too");
   quantize_command->add_flag("--fp16-io,--convert-io", quantize.options.convert_io,
                              "FP16/BF16: convert the float32 graph inputs and outputs too");
   quantize_command

@@ -59,11 +59,11 @@ std::optional<std::string> skip_reason(const graph::Weight& weight, const Quanti
   }
 
   for (const auto& use : weight.uses) {
-    if (!is_weight_slot(use)) {
+    if (!is_weight_slot(use, options.quantize_embeddings)) {
       return fmt::format("also read by {} as input {}, which needs the float tensor", describe_node(*use.node),
                          use.input_index);
     }
-    if (plan == WeightPlan::kInt4 && use.node->op_type() != "MatMul") {
+    if (plan == WeightPlan::kInt4 && use.node->op_type() != "MatMul" && !is_embedding_use(use)) {
       return fmt::format("INT4 applies to MatMul weights; {} keeps it float (use -p int8 for {})",
                          describe_node(*use.node), use.node->op_type());
     }
@@ -75,15 +75,35 @@ std::optional<std::string> skip_reason(const graph::Weight& weight, const Quanti
     return fmt::format("{} elements, fewer than --min-elements {}", elements, options.min_elements);
   }
   if (plan == WeightPlan::kInt4 && weight.tensor->dims_size() != 2) {
-    return fmt::format("MatMul B has rank {}; MatMulNBits takes a 2-D B", weight.tensor->dims_size());
+    return fmt::format("the weight has rank {}; INT4 takes 2-D MatMul weights and embedding tables",
+                       weight.tensor->dims_size());
+  }
+  const bool embedding = std::any_of(weight.uses.begin(), weight.uses.end(), is_embedding_use);
+  if (embedding && !std::all_of(weight.uses.begin(), weight.uses.end(), is_embedding_use)) {
+    return "read both as an embedding table and as another operator's weight";
+  }
+  if (embedding && plan == WeightPlan::kInt4 && weight.tensor->dims(1) % options.block_size != 0) {
+    return fmt::format("embedding width {} is not a multiple of --block-size {}, which GatherBlockQuantized needs",
+                       weight.tensor->dims(1), options.block_size);
   }
   return std::nullopt;
 }
 
 }  // namespace
 
-bool is_weight_slot(const graph::WeightUse& use) {
+bool is_embedding_use(const graph::WeightUse& use) {
+  if (!is_default_domain(*use.node) || use.node->op_type() != "Gather" || use.input_index != kGatherInputData) {
+    return false;
+  }
+  for (const auto& attribute : use.node->attribute()) {
+    if (attribute.name() == "axis" && attribute.i() != 0) return false;
+  }
+  return true;
+}
+
+bool is_weight_slot(const graph::WeightUse& use, bool embeddings) {
   if (!is_default_domain(*use.node)) return false;
+  if (embeddings && is_embedding_use(use)) return true;
   const std::string& op = use.node->op_type();
   if (op == "MatMul") return use.input_index == kMatMulInputB;
   if (op == "Gemm") return use.input_index == kGemmInputB;
@@ -120,7 +140,9 @@ std::vector<Candidate> select_candidates(std::vector<graph::Weight>& weights, co
                                          Report& report) {
   std::vector<Candidate> candidates;
   for (auto& weight : weights) {
-    const bool in_weight_slot = std::any_of(weight.uses.begin(), weight.uses.end(), is_weight_slot);
+    const bool in_weight_slot = std::any_of(weight.uses.begin(), weight.uses.end(), [&](const auto& use) {
+      return is_weight_slot(use, options.quantize_embeddings);
+    });
     if (!in_weight_slot) continue;
 
     std::string source;

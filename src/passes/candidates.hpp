@@ -18,15 +18,20 @@ struct Candidate {
   graph::Weight* weight;
   WeightPlan plan;
   std::string precision_source;  // empty unless --override or the mixed policy chose the plan
+  // Set when another candidate's pass already quantized this weight (a tied embedding and lm_head).
+  bool done = false;
 };
 
 // Input positions of the weight operand of the quantizable operators.
 inline constexpr int kMatMulInputB = 1;
 inline constexpr int kGemmInputB = 1;
 inline constexpr int kConvInputW = 1;
+inline constexpr int kGatherInputData = 0;
 
-// True for a use that reads the weight operand of MatMul, Gemm, Conv or ConvTranspose.
-bool is_weight_slot(const graph::WeightUse& use);
+// True for a use that reads the weight operand of MatMul, Gemm, Conv or ConvTranspose, or, with
+// `embeddings`, the table of a Gather along axis 0.
+bool is_weight_slot(const graph::WeightUse& use, bool embeddings = false);
+bool is_embedding_use(const graph::WeightUse& use);
 
 // Splits the model's weights into candidates for `options.precision` and skipped tensors, which
 // go into the report with a reason. Weights that no MatMul, Gemm, Conv or ConvTranspose reads as

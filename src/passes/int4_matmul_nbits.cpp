@@ -13,7 +13,8 @@ namespace {
 
 constexpr int64_t kBits = 4;
 
-// Turns a MatMul into MatMulNBits reading the packed weight; the node keeps its name and output.
+}  // namespace
+
 void rewrite_matmul(onnx::NodeProto& node, const std::vector<std::string>& inputs, int64_t k, int64_t n,
                     int64_t block_size, int64_t accuracy_level) {
   const std::string a = node.input(0);
@@ -28,8 +29,6 @@ void rewrite_matmul(onnx::NodeProto& node, const std::vector<std::string>& input
   set_int_attribute(node, "block_size", block_size);
   if (accuracy_level != 0) set_int_attribute(node, "accuracy_level", accuracy_level);
 }
-
-}  // namespace
 
 void quantize_weight_int4(const Candidate& candidate, PassContext& context) {
   const graph::Weight& weight = *candidate.weight;

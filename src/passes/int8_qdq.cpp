@@ -49,6 +49,7 @@ int64_t output_channel_axis(const graph::WeightUse& use, int64_t rank) {
   if (op == "Gemm") return gemm_trans_b(*use.node) != 0 ? 0 : 1;
   if (op == "Conv") return 0;
   if (op == "ConvTranspose") return 1;
+  if (op == "Gather") return 0;  // one scale per embedding row
   return rank - 1;  // MatMul B [..., K, N]
 }
 

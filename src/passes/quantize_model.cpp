@@ -15,6 +15,7 @@
 #include "passes/candidates.hpp"
 #include "passes/float_conversion.hpp"
 #include "passes/float_restore.hpp"
+#include "passes/embedding_int4.hpp"
 #include "passes/fp16_storage.hpp"
 #include "passes/mixed_policy.hpp"
 #include "passes/int4_matmul_nbits.hpp"
@@ -224,12 +225,25 @@ void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Rep
 
   std::vector<passes::Candidate> candidates = passes::select_candidates(weights, options, report);
   if (options.mixed == MixedPolicy::kSensitive) passes::apply_sensitive_policy(model, candidates, options, report);
+  // Embedding tables go first, so a tied lm_head is found before its own pass would run.
+  std::stable_partition(candidates.begin(), candidates.end(), [](const passes::Candidate& candidate) {
+    return std::any_of(candidate.weight->uses.begin(), candidate.weight->uses.end(), passes::is_embedding_use);
+  });
   bool any_int4 = false;
   for (size_t i = 0; i < candidates.size(); ++i) {
+    if (candidates[i].done) continue;
     const size_t before = report.tensors.size();
+    const bool embedding = std::any_of(candidates[i].weight->uses.begin(), candidates[i].weight->uses.end(),
+                                       passes::is_embedding_use);
     switch (candidates[i].plan) {
       case passes::WeightPlan::kInt8: passes::quantize_weight_int8(candidates[i], int8_settings, context); break;
-      case passes::WeightPlan::kInt4: passes::quantize_weight_int4(candidates[i], context); break;
+      case passes::WeightPlan::kInt4:
+        if (embedding) {
+          passes::quantize_embedding_int4(candidates[i], candidates, context);
+        } else {
+          passes::quantize_weight_int4(candidates[i], context);
+        }
+        break;
       case passes::WeightPlan::kFp16Storage: passes::store_weight_float16(candidates[i], context); break;
     }
     if (report.tensors.size() > before) {

@@ -65,6 +65,7 @@ json options_json(const QuantizeOptions& options) {
       {"accuracy_level", options.accuracy_level},
       {"scale_search", searches_scales(options) ? "mse" : "none"},
       {"convert_io", options.convert_io},
+      {"quantize_embeddings", options.quantize_embeddings},
       {"mixed", options.mixed == MixedPolicy::kSensitive ? "sensitive" : "none"},
       {"sensitive_fraction", options.sensitive_fraction},
       {"keep_fp32_ops", options.keep_fp32_ops},
