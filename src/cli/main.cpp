@@ -6,6 +6,8 @@
 #include <map>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <spdlog/version.h>
+#include <google/protobuf/stubs/common.h>
 
 #include "onnxquant/check.hpp"
 #include "onnxquant/errors.hpp"
@@ -95,6 +97,15 @@ int run_check(const std::string& model) {
   return static_cast<int>(ExitCode::kInvalidModel);
 }
 
+// The version of onnxquant and of the libraries it was built with.
+std::string version_text() {
+  const int protobuf = GOOGLE_PROTOBUF_VERSION;
+  return fmt::format("onnxquant {}\nbuilt with onnx {}, protobuf {}.{}.{}, CLI11 {}, spdlog {}.{}.{}, fmt {}.{}.{}",
+                     onnxquant::kVersion, ONNXQUANT_ONNX_VERSION, protobuf / 1000000, protobuf / 1000 % 1000,
+                     protobuf % 1000, CLI11_VERSION, SPDLOG_VER_MAJOR, SPDLOG_VER_MINOR, SPDLOG_VER_PATCH,
+                     FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100);
+}
+
 void configure_logging(int verbosity, bool quiet) {
   auto logger = spdlog::stderr_color_mt("onnxquant");
   logger->set_pattern("%^[%l]%$ %v");
@@ -110,7 +121,7 @@ void configure_logging(int verbosity, bool quiet) {
 
 int main(int argc, char** argv) {
   CLI::App app{"onnxquant: quantize ONNX models and report what it cost in accuracy"};
-  app.set_version_flag("--version", std::string("onnxquant ") + onnxquant::kVersion);
+  app.set_version_flag("--version", version_text());
   app.require_subcommand(1);
   app.set_config("--config", "", "Read options from a TOML or INI file; options of quantize go in a [quantize] section");
   int verbosity = 0;

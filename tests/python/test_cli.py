@@ -341,3 +341,11 @@ def test_nothing_quantized_warns(run_onnxquant, model_file, tmp_path):
                            tmp_path / "out.onnx")
     assert result.returncode == 0, result.stderr
     assert "no weight was quantized" in result.stderr
+
+
+def test_version_names_libraries(run_onnxquant):
+    result = run_onnxquant("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("onnxquant ")
+    assert "onnx 1." in result.stdout
+    assert "protobuf " in result.stdout
