@@ -28,6 +28,7 @@ struct QuantizeArguments {
   std::string report;
   std::string external_data = "auto";
   std::string scale_search = "auto";
+  std::string format;
   bool no_table = false;
   onnxquant::QuantizeOptions options;
 };
@@ -64,6 +65,13 @@ int run_quantize(QuantizeArguments& arguments) {
       {"mse", onnxquant::ScaleSearch::kMse},
   };
   options.quantize.scale_search = kScaleSearches.at(arguments.scale_search);
+  static const std::map<std::string, onnxquant::WeightFormat> kFormats = {
+      {"", onnxquant::WeightFormat::kDefault},
+      {"qdq", onnxquant::WeightFormat::kQdq},
+      {"matmulnbits", onnxquant::WeightFormat::kMatMulNBits},
+      {"dynamic", onnxquant::WeightFormat::kDynamic},
+  };
+  options.quantize.format = kFormats.at(arguments.format);
 
   options.report_path = arguments.report;
   const onnxquant::Report report = onnxquant::quantize_file(arguments.model, arguments.output, options);
@@ -137,6 +145,11 @@ int main(int argc, char** argv) {
                    "INT4/INT8 scales: mse (minimize squared error), none (min/max), auto (mse for INT4 only)")
       ->check(CLI::IsMember({"auto", "none", "mse"}))
       ->capture_default_str();
+  quantize_command
+      ->add_option("--format", quantize.format,
+                   "Operators of the quantized weights: qdq (DequantizeLinear) or matmulnbits for int8 and int4, "
+                   "dynamic (int8 activations too) for int8; default qdq for int8, matmulnbits for int4")
+      ->transform(CLI::IsMember({"qdq", "matmulnbits", "dynamic"}, CLI::ignore_case));
   quantize_command->add_flag("--fp16-io,--convert-io", quantize.options.convert_io,
                              "FP16/BF16: convert the float32 graph inputs and outputs too");
   quantize_command
@@ -165,8 +178,9 @@ int main(int argc, char** argv) {
   }
 
   configure_logging(verbosity, quiet);
-  if (*quantize_command && quantize.precision != "int4" && (block_size->count() > 0 || accuracy_level->count() > 0)) {
-    spdlog::error("--block-size and --accuracy-level apply to -p int4 only");
+  const bool block_format = quantize.precision == "int4" || quantize.format == "matmulnbits";
+  if (*quantize_command && !block_format && (block_size->count() > 0 || accuracy_level->count() > 0)) {
+    spdlog::error("--block-size and --accuracy-level apply to -p int4 and to --format matmulnbits only");
     return static_cast<int>(ExitCode::kUsageError);
   }
   try {

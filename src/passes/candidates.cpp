@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "io/tensor_data.hpp"
+#include "passes/weight_format.hpp"
 
 namespace onnxquant::passes {
 namespace {
@@ -37,9 +38,9 @@ std::optional<std::string> skip_reason(const graph::Weight& weight, const Quanti
       return fmt::format("also read by {} as input {}, which needs the float tensor", describe_node(*use.node),
                          use.input_index);
     }
-    if (options.precision == Precision::kInt4 && use.node->op_type() != "MatMul") {
-      return fmt::format("INT4 applies to MatMul weights; {} keeps it float (use -p int8 for {})",
-                         describe_node(*use.node), use.node->op_type());
+    if (quantizes_matmul_only(options) && use.node->op_type() != "MatMul") {
+      return fmt::format("{} applies to MatMul weights; {} keeps it float (use -p int8 --format qdq for {})",
+                         format_label(options), describe_node(*use.node), use.node->op_type());
     }
   }
   if (weight.is_graph_output) return "also a graph output, which needs the float tensor";
@@ -48,8 +49,13 @@ std::optional<std::string> skip_reason(const graph::Weight& weight, const Quanti
   if (elements < static_cast<uint64_t>(options.min_elements)) {
     return fmt::format("{} elements, fewer than --min-elements {}", elements, options.min_elements);
   }
-  if (options.precision == Precision::kInt4 && weight.tensor->dims_size() != 2) {
-    return fmt::format("MatMul B has rank {}; MatMulNBits takes a 2-D B", weight.tensor->dims_size());
+  if (quantizes_matmul_only(options) && weight.tensor->dims_size() != 2) {
+    return fmt::format("MatMul B has rank {}; {} takes a 2-D B", weight.tensor->dims_size(), format_label(options));
+  }
+  if (resolve_format(options) == WeightFormat::kDynamic && type != onnx::TensorProto::FLOAT) {
+    return fmt::format("dtype {}: --format dynamic needs float32 activations, the only input type of "
+                       "DynamicQuantizeLinear",
+                       io::dtype_name(type));
   }
   return std::nullopt;
 }

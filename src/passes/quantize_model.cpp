@@ -12,10 +12,14 @@
 #include "onnxquant/errors.hpp"
 #include "onnxquant/quantize.hpp"
 #include "passes/candidates.hpp"
+#include "passes/dynamic_int8.hpp"
 #include "passes/float_conversion.hpp"
 #include "passes/float_restore.hpp"
 #include "passes/int4_matmul_nbits.hpp"
+#include "passes/int4_qdq.hpp"
 #include "passes/int8_qdq.hpp"
+#include "passes/matmul_nbits8.hpp"
+#include "passes/weight_format.hpp"
 
 namespace onnxquant {
 
@@ -59,6 +63,7 @@ void validate_options(const QuantizeOptions& options) {
   if (options.precision == Precision::kInt4 && options.per_channel) {
     throw UsageError("--per-channel applies to -p int8; INT4 is always quantized in blocks (--block-size)");
   }
+  passes::validate_format(options);
 }
 
 namespace {
@@ -188,10 +193,17 @@ void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Rep
     return;
   }
 
+  WeightFormat format = passes::resolve_format(options);
   passes::Int8Settings int8_settings{options.per_channel, options.asymmetric};
-  if (options.precision == Precision::kInt8) {
+  if (options.precision == Precision::kInt8 && format == WeightFormat::kQdq) {
     int8_settings.per_channel = prepare_int8_opset(model, options.per_channel, report);
   }
+  if (options.precision == Precision::kInt4 && format == WeightFormat::kQdq &&
+      !passes::prepare_int4_qdq_opset(model, report)) {
+    format = WeightFormat::kMatMulNBits;
+  }
+  if (format == WeightFormat::kDynamic) passes::prepare_dynamic_opset(model, report);
+  report.options.format = format;
 
   warn_unmatched_excludes(model, options, report);
   // Index after any opset conversion, which replaces the model's messages.
@@ -199,23 +211,32 @@ void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Rep
   graph::NameAllocator names(model);
   passes::GraphEdits edits;
   passes::PassContext context{options, edits, names, report};
+  passes::DynamicInt8Pass dynamic(context);
 
   const std::vector<passes::Candidate> candidates = passes::select_candidates(weights, options, report);
   for (size_t i = 0; i < candidates.size(); ++i) {
     const size_t before = report.tensors.size();
-    if (options.precision == Precision::kInt8) {
+    const bool is_int8 = options.precision == Precision::kInt8;
+    if (format == WeightFormat::kDynamic) {
+      dynamic.quantize(candidates[i]);
+    } else if (is_int8 && format == WeightFormat::kMatMulNBits) {
+      passes::quantize_weight_matmul_nbits8(candidates[i], context);
+    } else if (is_int8) {
       passes::quantize_weight_int8(candidates[i], int8_settings, context);
+    } else if (format == WeightFormat::kQdq) {
+      passes::quantize_weight_int4_qdq(candidates[i], context);
     } else {
       passes::quantize_weight_int4(candidates[i], context);
     }
     if (report.tensors.size() > before) log_tensor(i + 1, candidates.size(), report.tensors.back());
   }
+  dynamic.finish();
   edits.apply();
   warn_low_sqnr(report);
   warn_if_nothing_quantized(report);
 
   for (const auto& skipped : report.skipped) spdlog::debug("kept float: {} ({})", skipped.name, skipped.reason);
-  if (options.precision == Precision::kInt4 && !report.tensors.empty()) {
+  if (format == WeightFormat::kMatMulNBits && !report.tensors.empty()) {
     graph::add_opset_import(model, graph::kMicrosoftDomain, passes::kMicrosoftOpsetVersion);
   }
   report.opset_after = graph::opset_version(model, "");
