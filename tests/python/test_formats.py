@@ -3,9 +3,9 @@
 Each option set quantizes the model into one operator form: INT4 as blocked DequantizeLinear
 (opset 21), INT8 as com.microsoft MatMulNBits with bits 8, and INT8 as dynamic quantization
 (DynamicQuantizeLinear and MatMulInteger). Each output must pass the ONNX checker of the onnx
-Python package when the original does, load and run in ONNX Runtime with graph optimizations
-disabled and at the default level, and agree with the original model within the tolerances
-below. The tolerances are set below the agreement measured on 2026-12-04 (docs/testing.md) and
+Python package when the original does. It must load and run in ONNX Runtime with graph
+optimizations disabled and at the default level, and agree with the original model within the
+tolerances below. The tolerances are set below the agreement measured on 2026-12-04 (docs/testing.md) and
 far above what a broken quantizer reaches: zeroed or scrambled weights give cosine similarities
 below 0.5 on every model here.
 """
