@@ -91,7 +91,9 @@ void DynamicInt8Pass::quantize(const Candidate& candidate) {
   context_.edits.add_initializer(graph, io::make_float_tensor(rewrite.weight_scale, param_dims, scales));
   context_.edits.add_initializer(graph,
                                  io::make_tensor(rewrite.weight_zero_point, quantized_type, param_dims, zero_points));
+  // A MatMul in a subgraph can read a weight of an enclosing graph, so its nodes go to its own graph.
   for (const auto& use : weight.uses) {
+    rewrite.graph = use.graph;
     rewrite.matmul = use.node;
     rewrites_.push_back(rewrite);
   }

@@ -371,6 +371,32 @@ g (float[B, 64] x) => (float[B, 48] y) {
   EXPECT_EQ(graph.node(graph.node_size() - 1).op_type(), "Add");
 }
 
+TEST(DynamicInt8, SubgraphMatMulReadsOuterWeight) {
+  onnx::ModelProto model = parse_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 17]>
+g (bool c, float[B, 64] x) => (float[B, 48] y) {
+  y = If (c) <
+    then_branch = t () => (float[B, 48] a) { a = MatMul (x, w) },
+    else_branch = e () => (float[B, 48] b) { b = MatMul (x, w) }
+  >
+}
+)ONNX");
+  add_weight(*model.mutable_graph(), "w", {64, 48});
+  const Report report = run(model, format_options(Precision::kInt8, WeightFormat::kDynamic));
+
+  ASSERT_EQ(report.tensors.size(), 1u);
+  const auto& main_graph = model.graph();
+  EXPECT_EQ(find_initializer(main_graph, "w"), nullptr);
+  ASSERT_EQ(main_graph.node_size(), 1);
+  for (const auto& attribute : main_graph.node(0).attribute()) {
+    const onnx::GraphProto& branch = attribute.g();
+    EXPECT_EQ(count_ops(branch, "MatMul"), 0) << attribute.name();
+    EXPECT_EQ(count_ops(branch, "DynamicQuantizeLinear"), 1) << attribute.name();
+    EXPECT_EQ(count_ops(branch, "MatMulInteger"), 1) << attribute.name();
+    EXPECT_EQ(branch.node(branch.node_size() - 1).output(0), branch.output(0).name()) << attribute.name();
+  }
+}
+
 TEST(DynamicInt8, Float16AndGemmWeightsSkipped) {
   onnx::ModelProto model = parse_model(R"ONNX(
 <ir_version: 8, opset_import: ["" : 17]>
