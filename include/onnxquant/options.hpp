@@ -13,6 +13,11 @@ enum class Precision { kInt8, kInt4, kFp16, kBf16, kFp32 };
 // that minimizes the squared reconstruction error. kAuto searches for INT4 only.
 enum class ScaleSearch { kAuto, kNone, kMse };
 
+// The operators that carry quantized weights. kDefault resolves by precision: DequantizeLinear
+// (kQdq) for INT8 and com.microsoft MatMulNBits for INT4. kDynamic (INT8 only) quantizes the
+// activations at run time too, with DynamicQuantizeLinear and MatMulInteger.
+enum class WeightFormat { kDefault, kQdq, kMatMulNBits, kDynamic };
+
 // How the output model stores its tensors.
 enum class ExternalDataMode {
   kAuto,    // External when the input used external data or the model exceeds protobuf's 2 GiB limit.
@@ -53,6 +58,7 @@ struct QuantizeOptions {
   MixedPolicy mixed = MixedPolicy::kNone;
   // kSensitive: the share of INT4 weight elements that may move to INT8, besides the output projection.
   double sensitive_fraction = kDefaultSensitiveFraction;
+  WeightFormat format = WeightFormat::kDefault;
   // FP16 and BF16: convert the main graph's float32 inputs and outputs too.
   bool convert_io = false;
   // INT8/INT4: also quantize constant Gather tables (token embeddings). INT4 writes
@@ -65,6 +71,7 @@ struct QuantizeOptions {
 
 const char* to_string(Precision precision);
 const char* to_string(ScaleSearch scale_search);
+const char* to_string(WeightFormat format);
 // Whether the options search scales for their precision, resolving kAuto.
 bool searches_scales(const QuantizeOptions& options);
 

@@ -33,6 +33,7 @@ struct QuantizeArguments {
   std::string scale_search = "auto";
   std::vector<std::string> overrides;
   std::string mixed = "none";
+  std::string format;
   bool no_table = false;
   onnxquant::QuantizeOptions options;
 };
@@ -78,6 +79,13 @@ int run_quantize(QuantizeArguments& arguments) {
     }
     options.quantize.overrides.push_back({text.substr(0, equals), text.substr(equals + 1)});
   }
+  static const std::map<std::string, onnxquant::WeightFormat> kFormats = {
+      {"", onnxquant::WeightFormat::kDefault},
+      {"qdq", onnxquant::WeightFormat::kQdq},
+      {"matmulnbits", onnxquant::WeightFormat::kMatMulNBits},
+      {"dynamic", onnxquant::WeightFormat::kDynamic},
+  };
+  options.quantize.format = kFormats.at(arguments.format);
 
   options.report_path = arguments.report;
   const onnxquant::Report report = onnxquant::quantize_file(arguments.model, arguments.output, options);
@@ -195,6 +203,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   quantize_command->add_flag("--quantize-embeddings", quantize.options.quantize_embeddings,
                              "INT8/INT4: quantize constant Gather tables (token embeddings) too");
+  quantize_command
+      ->add_option("--format", quantize.format,
+                   "Operators of the quantized weights: qdq (DequantizeLinear) or matmulnbits for int8 and int4, "
+                   "dynamic (int8 activations too) for int8; default qdq for int8, matmulnbits for int4")
+      ->transform(CLI::IsMember({"qdq", "matmulnbits", "dynamic"}, CLI::ignore_case));
   quantize_command->add_flag("--fp16-io,--convert-io", quantize.options.convert_io,
                              "FP16/BF16: convert the float32 graph inputs and outputs too");
   quantize_command
@@ -223,8 +236,9 @@ int main(int argc, char** argv) {
   }
 
   configure_logging(verbosity, quiet);
-  if (*quantize_command && quantize.precision != "int4" && (block_size->count() > 0 || accuracy_level->count() > 0)) {
-    spdlog::error("--block-size and --accuracy-level apply to -p int4 only");
+  const bool block_format = quantize.precision == "int4" || quantize.format == "matmulnbits";
+  if (*quantize_command && !block_format && (block_size->count() > 0 || accuracy_level->count() > 0)) {
+    spdlog::error("--block-size and --accuracy-level apply to -p int4 and to --format matmulnbits only");
     return static_cast<int>(ExitCode::kUsageError);
   }
   try {

@@ -11,10 +11,74 @@
 namespace onnxquant::kernels {
 namespace {
 
-constexpr int32_t kInt4Max = 15;
 // The smallest positive float16 subnormal, 2^-24, and the largest finite float16.
 constexpr float kMinHalfScale = 5.9604645e-8f;
 constexpr float kMaxHalfScale = 65504.0f;
+
+float store_float32_scale(float scale) { return store_scale(scale, ScaleType::kFloat32); }
+float store_float16_scale(float scale) { return store_scale(scale, ScaleType::kFloat16); }
+
+int32_t max_code(int64_t bits) { return (1 << bits) - 1; }
+int32_t symmetric_zero_point(int64_t bits) { return 1 << (bits - 1); }
+
+int32_t quantize_code(float value, float scale, int32_t zero_point, int32_t code_max) {
+  if (std::isnan(value)) return zero_point;
+  const float shifted = std::nearbyint(value / scale) + static_cast<float>(zero_point);
+  return static_cast<int32_t>(std::clamp(shifted, 0.0f, static_cast<float>(code_max)));
+}
+
+struct BlockParams {
+  float scale;
+  int32_t zero_point;
+};
+
+BlockParams choose_block_params(std::span<const float> block, int64_t bits, bool symmetric, ScaleType scale_type) {
+  const int32_t code_max = max_code(bits);
+  if (symmetric) {
+    const int32_t zero_point = symmetric_zero_point(bits);
+    float largest = 0.0f;
+    for (float x : block) {
+      if (std::isfinite(x) && std::fabs(x) > std::fabs(largest)) largest = x;
+    }
+    if (largest == 0.0f) return {store_scale(1.0f, scale_type), zero_point};
+    return {store_scale(largest / -static_cast<float>(zero_point), scale_type), zero_point};
+  }
+
+  float min = 0.0f;
+  float max = 0.0f;
+  for (float x : block) {
+    if (!std::isfinite(x)) continue;
+    min = std::min(min, x);
+    max = std::max(max, x);
+  }
+  const double span = static_cast<double>(max) - static_cast<double>(min);
+  if (span == 0.0) return {store_scale(1.0f, scale_type), 0};
+  const float scale = store_scale(static_cast<float>(span / code_max), scale_type);
+  const double zero_point = std::nearbyint(-static_cast<double>(min) / scale);
+  return {scale, static_cast<int32_t>(std::clamp(zero_point, 0.0, static_cast<double>(code_max)))};
+}
+
+// Stores code `index` of a packed run of 4-bit (two per byte, low nibble first) or 8-bit codes.
+void set_code(std::vector<uint8_t>& bytes, int64_t offset, int64_t index, int64_t bits, int32_t code) {
+  if (bits == 8) {
+    bytes[offset + index] = static_cast<uint8_t>(code);
+    return;
+  }
+  const int64_t byte_index = offset + index / 2;
+  const auto nibble = static_cast<uint8_t>(code & 0x0f);
+  bytes[byte_index] = index % 2 == 1 ? static_cast<uint8_t>((bytes[byte_index] & 0x0f) | (nibble << 4))
+                                     : static_cast<uint8_t>((bytes[byte_index] & 0xf0) | nibble);
+}
+
+int32_t get_code(const std::vector<uint8_t>& bytes, int64_t offset, int64_t index, int64_t bits) {
+  if (bits == 8) return bytes[offset + index];
+  const uint8_t byte = bytes[offset + index / 2];
+  return index % 2 == 1 ? (byte >> 4) & 0x0f : byte & 0x0f;
+}
+
+int64_t zero_point_bytes_per_column(int64_t blocks, int64_t bits) { return bits == 8 ? blocks : (blocks + 1) / 2; }
+
+}  // namespace
 
 float store_scale(float scale, ScaleType scale_type) {
   if (scale_type == ScaleType::kFloat32) {
@@ -28,74 +92,30 @@ float store_scale(float scale, ScaleType scale_type) {
   return stored;
 }
 
-float store_float32_scale(float scale) { return store_scale(scale, ScaleType::kFloat32); }
-float store_float16_scale(float scale) { return store_scale(scale, ScaleType::kFloat16); }
-
-int32_t quantize_code(float value, float scale, int32_t zero_point) {
-  if (std::isnan(value)) return zero_point;
-  const float shifted = std::nearbyint(value / scale) + static_cast<float>(zero_point);
-  return static_cast<int32_t>(std::clamp(shifted, 0.0f, static_cast<float>(kInt4Max)));
-}
-
-struct BlockParams {
-  float scale;
-  int32_t zero_point;
-};
-
-BlockParams choose_block_params(std::span<const float> block, bool symmetric, ScaleType scale_type) {
-  if (symmetric) {
-    float largest = 0.0f;
-    for (float x : block) {
-      if (std::isfinite(x) && std::fabs(x) > std::fabs(largest)) largest = x;
-    }
-    if (largest == 0.0f) return {store_scale(1.0f, scale_type), kInt4SymmetricZeroPoint};
-    return {store_scale(largest / -8.0f, scale_type), kInt4SymmetricZeroPoint};
-  }
-
-  float min = 0.0f;
-  float max = 0.0f;
-  for (float x : block) {
-    if (!std::isfinite(x)) continue;
-    min = std::min(min, x);
-    max = std::max(max, x);
-  }
-  const double span = static_cast<double>(max) - static_cast<double>(min);
-  if (span == 0.0) return {store_scale(1.0f, scale_type), 0};
-  const float scale = store_scale(static_cast<float>(span / kInt4Max), scale_type);
-  const double zero_point = std::nearbyint(-static_cast<double>(min) / scale);
-  return {scale, static_cast<int32_t>(std::clamp(zero_point, 0.0, static_cast<double>(kInt4Max)))};
-}
-
-void set_nibble(std::vector<uint8_t>& bytes, int64_t byte_index, bool high, int32_t code) {
-  const auto nibble = static_cast<uint8_t>(code & 0x0f);
-  bytes[byte_index] = high ? static_cast<uint8_t>((bytes[byte_index] & 0x0f) | (nibble << 4))
-                           : static_cast<uint8_t>((bytes[byte_index] & 0xf0) | nibble);
-}
-
-int32_t get_nibble(const std::vector<uint8_t>& bytes, int64_t byte_index, bool high) {
-  return high ? (bytes[byte_index] >> 4) & 0x0f : bytes[byte_index] & 0x0f;
-}
-
-int64_t zero_point_bytes_per_column(int64_t blocks) { return (blocks + 1) / 2; }
-
-}  // namespace
-
 int64_t blocks_per_column(int64_t k, int64_t block_size) { return (k + block_size - 1) / block_size; }
 
 BlockQuantized quantize_blockwise_int4(std::span<const float> weight, int64_t k, int64_t n, int64_t block_size,
                                        bool symmetric, ScaleType scale_type, bool search_scales) {
+  return quantize_blockwise(weight, k, n, block_size, 4, symmetric, scale_type, search_scales);
+}
+
+BlockQuantized quantize_blockwise(std::span<const float> weight, int64_t k, int64_t n, int64_t block_size,
+                                  int64_t bits, bool symmetric, ScaleType scale_type, bool search_scales) {
   assert(static_cast<int64_t>(weight.size()) == k * n);
+  assert(bits == 4 || bits == 8);
   assert(block_size >= 2 && block_size % 2 == 0);
 
   BlockQuantized result;
   result.k = k;
   result.n = n;
   result.block_size = block_size;
+  result.bits = bits;
   result.blocks_per_column = blocks_per_column(k, block_size);
-  const int64_t bytes_per_block = block_size / 2;
+  const int64_t bytes_per_block = block_size * bits / 8;
+  const int64_t zero_point_bytes = zero_point_bytes_per_column(result.blocks_per_column, bits);
   result.packed.assign(static_cast<size_t>(n * result.blocks_per_column * bytes_per_block), 0);
   result.scales.resize(static_cast<size_t>(n * result.blocks_per_column));
-  if (!symmetric) result.zero_points.assign(static_cast<size_t>(n * zero_point_bytes_per_column(result.blocks_per_column)), 0);
+  if (!symmetric) result.zero_points.assign(static_cast<size_t>(n * zero_point_bytes), 0);
 
   std::vector<float> block(static_cast<size_t>(block_size));
   for (int64_t column = 0; column < n; ++column) {
@@ -106,34 +126,36 @@ BlockQuantized quantize_blockwise_int4(std::span<const float> weight, int64_t k,
       for (int64_t j = 0; j < length; ++j) block[j] = weight[(k_begin + j) * n + column];
       const std::span<const float> values(block.data(), static_cast<size_t>(length));
 
-      BlockParams params = choose_block_params(values, symmetric, scale_type);
+      BlockParams params = choose_block_params(values, bits, symmetric, scale_type);
       if (search_scales) {
         const ScaleChoice choice =
-            search_scale(values, {0, kInt4Max}, {params.scale, params.zero_point}, symmetric,
+            search_scale(values, {0, max_code(bits)}, {params.scale, params.zero_point}, symmetric,
                          scale_type == ScaleType::kFloat16 ? store_float16_scale : store_float32_scale,
                          /*allow_sign_flip=*/true);
         params = {choice.scale, choice.zero_point};
       }
       const int64_t block_index = column * result.blocks_per_column + b;
       result.scales[block_index] = params.scale;
-      if (!symmetric) {
-        set_nibble(result.zero_points, column * zero_point_bytes_per_column(result.blocks_per_column) + b / 2, b % 2 == 1,
-                   params.zero_point);
-      }
+      if (!symmetric) set_code(result.zero_points, column * zero_point_bytes, b, bits, params.zero_point);
 
       const int64_t block_offset = block_index * bytes_per_block;
       for (int64_t j = 0; j < block_size; ++j) {
-        const int32_t code = j < length ? quantize_code(values[j], params.scale, params.zero_point) : params.zero_point;
-        set_nibble(result.packed, block_offset + j / 2, j % 2 == 1, code);
+        const int32_t code =
+            j < length ? quantize_code(values[j], params.scale, params.zero_point, max_code(bits)) : params.zero_point;
+        set_code(result.packed, block_offset, j, bits, code);
       }
     }
   }
   return result;
 }
 
-std::vector<float> dequantize_blockwise_int4(const BlockQuantized& quantized) {
+std::vector<float> dequantize_blockwise_int4(const BlockQuantized& quantized) { return dequantize_blockwise(quantized); }
+
+std::vector<float> dequantize_blockwise(const BlockQuantized& quantized) {
   std::vector<float> weight(static_cast<size_t>(quantized.k * quantized.n));
-  const int64_t bytes_per_block = quantized.block_size / 2;
+  const int64_t bits = quantized.bits;
+  const int64_t bytes_per_block = quantized.block_size * bits / 8;
+  const int64_t zero_point_bytes = zero_point_bytes_per_column(quantized.blocks_per_column, bits);
   const bool symmetric = quantized.zero_points.empty();
   for (int64_t column = 0; column < quantized.n; ++column) {
     for (int64_t kk = 0; kk < quantized.k; ++kk) {
@@ -141,10 +163,8 @@ std::vector<float> dequantize_blockwise_int4(const BlockQuantized& quantized) {
       const int64_t j = kk % quantized.block_size;
       const int64_t block_index = column * quantized.blocks_per_column + b;
       const int32_t zero_point =
-          symmetric ? kInt4SymmetricZeroPoint
-                    : get_nibble(quantized.zero_points,
-                                 column * zero_point_bytes_per_column(quantized.blocks_per_column) + b / 2, b % 2 == 1);
-      const int32_t code = get_nibble(quantized.packed, block_index * bytes_per_block + j / 2, j % 2 == 1);
+          symmetric ? symmetric_zero_point(bits) : get_code(quantized.zero_points, column * zero_point_bytes, b, bits);
+      const int32_t code = get_code(quantized.packed, block_index * bytes_per_block, j, bits);
       weight[kk * quantized.n + column] = static_cast<float>(code - zero_point) * quantized.scales[block_index];
     }
   }

@@ -1,10 +1,12 @@
-// Block-wise 4-bit quantization of a [K, N] weight along K, in the layout of ONNX Runtime's
-// com.microsoft MatMulNBits (bits 4):
-//   packed       [N, blocks_per_column, block_size / 2] bytes, element k of a block in the low nibble
-//                when k is even and the high nibble when k is odd;
+// Block-wise 4-bit or 8-bit quantization of a [K, N] weight along K, in the layout of ONNX
+// Runtime's com.microsoft MatMulNBits:
+//   packed       [N, blocks_per_column, block_size * bits / 8] bytes. With 4 bits, element k of a
+//                block is in the low nibble when k is even and the high nibble when k is odd; with
+//                8 bits, each element takes one byte;
 //   scales       [N, blocks_per_column];
-//   zero_points  [N, ceil(blocks_per_column / 2)] bytes, two 4-bit zero points per byte, low nibble
-//                first; empty when symmetric, where the operator's default zero point 8 applies.
+//   zero_points  4 bits: [N, ceil(blocks_per_column / 2)] bytes, two zero points per byte, low nibble
+//                first; 8 bits: [N, blocks_per_column] bytes. Empty when symmetric, where the
+//                operator's default zero point 2^(bits - 1) applies (8 or 128).
 // Dequantization: x' = (q - zero_point) * scale.
 #pragma once
 
@@ -19,12 +21,18 @@ namespace onnxquant::kernels {
 enum class ScaleType { kFloat32, kFloat16 };
 
 inline constexpr int32_t kInt4SymmetricZeroPoint = 8;
+inline constexpr int32_t kInt8SymmetricZeroPoint = 128;
+
+// Rounds a scale to the value `scale_type` stores: float16 scales are clamped to the finite float16
+// range, and no scale becomes 0. The sign is kept.
+float store_scale(float scale, ScaleType scale_type);
 
 struct BlockQuantized {
   int64_t k = 0;
   int64_t n = 0;
   int64_t block_size = 0;
   int64_t blocks_per_column = 0;
+  int64_t bits = 4;  // 4 or 8
   std::vector<uint8_t> packed;
   std::vector<float> scales;  // values exactly representable in the chosen ScaleType
   std::vector<uint8_t> zero_points;
@@ -42,7 +50,14 @@ int64_t blocks_per_column(int64_t k, int64_t block_size);
 BlockQuantized quantize_blockwise_int4(std::span<const float> weight, int64_t k, int64_t n, int64_t block_size,
                                        bool symmetric, ScaleType scale_type, bool search_scales = false);
 
-// Returns the dequantized weight as [k, n], the reference for error measurement.
+// The same with `bits` 4 or 8. With 8 bits, codes are [0, 255], symmetric blocks use scale m / -128
+// with zero point 128, and asymmetric blocks map [min(x, 0), max(x, 0)] onto [0, 255].
+BlockQuantized quantize_blockwise(std::span<const float> weight, int64_t k, int64_t n, int64_t block_size,
+                                  int64_t bits, bool symmetric, ScaleType scale_type, bool search_scales = false);
+
+// Returns the dequantized weight as [k, n], the reference for error measurement. Both functions
+// read `quantized.bits`.
+std::vector<float> dequantize_blockwise(const BlockQuantized& quantized);
 std::vector<float> dequantize_blockwise_int4(const BlockQuantized& quantized);
 
 }  // namespace onnxquant::kernels

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "io/tensor_data.hpp"
+#include "passes/weight_format.hpp"
 
 namespace onnxquant::passes {
 namespace {
@@ -49,6 +50,10 @@ std::optional<WeightPlan> plan_for(const graph::Weight& weight, const QuantizeOp
 // The reason a weight read by a quantizable slot stays float, or nothing when it is a candidate.
 std::optional<std::string> skip_reason(const graph::Weight& weight, const QuantizeOptions& options, WeightPlan plan) {
   if (is_excluded(weight, options.exclude)) return "excluded by --exclude";
+  // Weights at the run's precision use its --format; others use the default format of their precision.
+  const bool run_plan = (plan == WeightPlan::kInt8 && options.precision == Precision::kInt8) ||
+                        (plan == WeightPlan::kInt4 && options.precision == Precision::kInt4);
+  const bool matmul_only = plan == WeightPlan::kInt4 || (run_plan && quantizes_matmul_only(options));
 
   const int32_t type = weight.tensor->data_type();
   if (plan == WeightPlan::kFp16Storage && type != onnx::TensorProto::FLOAT) {
@@ -63,8 +68,9 @@ std::optional<std::string> skip_reason(const graph::Weight& weight, const Quanti
       return fmt::format("also read by {} as input {}, which needs the float tensor", describe_node(*use.node),
                          use.input_index);
     }
-    if (plan == WeightPlan::kInt4 && use.node->op_type() != "MatMul" && !is_embedding_use(use)) {
-      return fmt::format("INT4 applies to MatMul weights; {} keeps it float (use -p int8 for {})",
+    if (matmul_only && use.node->op_type() != "MatMul" && !(plan == WeightPlan::kInt4 && is_embedding_use(use))) {
+      return fmt::format("{} applies to MatMul weights; {} keeps it float (use -p int8 --format qdq for {})",
+                         plan == WeightPlan::kInt4 && !run_plan ? "INT4" : format_label(options),
                          describe_node(*use.node), use.node->op_type());
     }
   }
@@ -74,9 +80,14 @@ std::optional<std::string> skip_reason(const graph::Weight& weight, const Quanti
   if (elements < static_cast<uint64_t>(options.min_elements)) {
     return fmt::format("{} elements, fewer than --min-elements {}", elements, options.min_elements);
   }
-  if (plan == WeightPlan::kInt4 && weight.tensor->dims_size() != 2) {
-    return fmt::format("the weight has rank {}; INT4 takes 2-D MatMul weights and embedding tables",
-                       weight.tensor->dims_size());
+  if (matmul_only && weight.tensor->dims_size() != 2) {
+    return fmt::format("the weight has rank {}; {} takes 2-D MatMul weights and embedding tables",
+                       weight.tensor->dims_size(), plan == WeightPlan::kInt4 && !run_plan ? "INT4" : format_label(options));
+  }
+  if (run_plan && resolve_format(options) == WeightFormat::kDynamic && type != onnx::TensorProto::FLOAT) {
+    return fmt::format("dtype {}: --format dynamic needs float32 activations, the only input type of "
+                       "DynamicQuantizeLinear",
+                       io::dtype_name(type));
   }
   const bool embedding = std::any_of(weight.uses.begin(), weight.uses.end(), is_embedding_use);
   if (embedding && !std::all_of(weight.uses.begin(), weight.uses.end(), is_embedding_use)) {

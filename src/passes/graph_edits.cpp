@@ -24,6 +24,10 @@ void GraphEdits::prepend_node(onnx::GraphProto& graph, onnx::NodeProto node) {
   changes_[&graph].prepended_nodes.push_back(std::move(node));
 }
 
+void GraphEdits::insert_before(onnx::GraphProto& graph, const onnx::NodeProto& anchor, onnx::NodeProto node) {
+  changes_[&graph].inserted_nodes[&anchor].push_back(std::move(node));
+}
+
 void GraphEdits::forget_value(onnx::GraphProto& graph, const std::string& name) {
   changes_[&graph].forgotten_values.insert(name);
 }
@@ -54,6 +58,9 @@ void GraphEdits::apply() {
     google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
     for (auto& node : changes.prepended_nodes) nodes.Add()->Swap(&node);
     for (auto& node : *graph->mutable_node()) {
+      if (auto inserted = changes.inserted_nodes.find(&node); inserted != changes.inserted_nodes.end()) {
+        for (auto& added : inserted->second) nodes.Add()->Swap(&added);
+      }
       if (changes.removed_nodes.count(&node) == 0) nodes.Add()->Swap(&node);
     }
     graph->mutable_node()->Swap(&nodes);

@@ -21,6 +21,9 @@ class GraphEdits {
   // Adds a node at the start of the graph; its inputs must be initializers of the same graph.
   void prepend_node(onnx::GraphProto& graph, onnx::NodeProto node);
   void remove_node(onnx::GraphProto& graph, const onnx::NodeProto& node);
+  // Adds a node right before `anchor`, a node of `graph`. Nodes added before one anchor keep the
+  // order of the calls.
+  void insert_before(onnx::GraphProto& graph, const onnx::NodeProto& anchor, onnx::NodeProto node);
   // Drops value_info entries of a name that no longer exists after the edits.
   void forget_value(onnx::GraphProto& graph, const std::string& name);
 
@@ -34,6 +37,7 @@ class GraphEdits {
     std::set<std::string> forgotten_values;
     std::vector<onnx::TensorProto> added_initializers;
     std::vector<onnx::NodeProto> prepended_nodes;
+    std::map<const onnx::NodeProto*, std::vector<onnx::NodeProto>> inserted_nodes;
   };
 
   std::map<onnx::GraphProto*, Changes> changes_;

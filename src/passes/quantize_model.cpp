@@ -13,13 +13,17 @@
 #include "onnxquant/errors.hpp"
 #include "onnxquant/quantize.hpp"
 #include "passes/candidates.hpp"
+#include "passes/dynamic_int8.hpp"
 #include "passes/float_conversion.hpp"
 #include "passes/float_restore.hpp"
 #include "passes/embedding_int4.hpp"
 #include "passes/fp16_storage.hpp"
 #include "passes/mixed_policy.hpp"
 #include "passes/int4_matmul_nbits.hpp"
+#include "passes/int4_qdq.hpp"
 #include "passes/int8_qdq.hpp"
+#include "passes/matmul_nbits8.hpp"
+#include "passes/weight_format.hpp"
 
 namespace onnxquant {
 
@@ -79,6 +83,7 @@ void validate_options(const QuantizeOptions& options) {
   if (!(options.sensitive_fraction >= 0.0 && options.sensitive_fraction <= 1.0)) {
     throw UsageError(fmt::format("--sensitive-fraction {} is invalid; it must be 0 to 1", options.sensitive_fraction));
   }
+  passes::validate_format(options);
 }
 
 namespace {
@@ -160,6 +165,14 @@ void warn_if_nothing_quantized(Report& report) {
   spdlog::warn("{}", report.notes.back());
 }
 
+bool uses_domain(onnx::ModelProto& model, const std::string& domain) {
+  bool found = false;
+  graph::for_each_graph(*model.mutable_graph(), "main", [&](onnx::GraphProto& graph, const std::string&) {
+    for (const auto& node : graph.node()) found = found || node.domain() == domain;
+  });
+  return found;
+}
+
 void log_tensor(size_t index, size_t total, const TensorReport& entry) {
   spdlog::info("[{}/{}] {} {} {} -> {} {}{}: {} -> {} bytes, SQNR {:.1f} dB{}", index, total, entry.name,
                io::format_shape(entry.shape), entry.dtype_before, entry.dtype_after, entry.scheme,
@@ -208,13 +221,20 @@ void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Rep
     return;
   }
 
-  // INT8 weights in an INT4 run (overrides, mixed policy) are quantized per channel.
+  // INT8 weights in an INT4 run (overrides, mixed policy) are quantized per channel in QDQ form.
   const bool int4_run = options.precision == Precision::kInt4;
-  const bool may_use_int8 = !int4_run || options.mixed != MixedPolicy::kNone ||
-                            std::any_of(options.overrides.begin(), options.overrides.end(),
-                                        [](const auto& entry) { return entry.precision == "int8"; });
+  WeightFormat format = passes::resolve_format(options);
+  const bool may_use_int8_qdq = (options.precision == Precision::kInt8 && format == WeightFormat::kQdq) ||
+                                options.mixed != MixedPolicy::kNone ||
+                                std::any_of(options.overrides.begin(), options.overrides.end(),
+                                            [](const auto& entry) { return entry.precision == "int8"; });
   passes::Int8Settings int8_settings{options.per_channel || int4_run, options.asymmetric};
-  if (may_use_int8) int8_settings.per_channel = prepare_int8_opset(model, int8_settings.per_channel, report);
+  if (may_use_int8_qdq) int8_settings.per_channel = prepare_int8_opset(model, int8_settings.per_channel, report);
+  if (int4_run && format == WeightFormat::kQdq && !passes::prepare_int4_qdq_opset(model, report)) {
+    format = WeightFormat::kMatMulNBits;
+  }
+  if (format == WeightFormat::kDynamic) passes::prepare_dynamic_opset(model, report);
+  report.options.format = format;
 
   warn_unmatched_excludes(model, options, report);
   // Index after any opset conversion, which replaces the model's messages.
@@ -222,6 +242,7 @@ void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Rep
   graph::NameAllocator names(model);
   passes::GraphEdits edits;
   passes::PassContext context{options, edits, names, report};
+  passes::DynamicInt8Pass dynamic(context);
 
   std::vector<passes::Candidate> candidates = passes::select_candidates(weights, options, report);
   if (options.mixed == MixedPolicy::kSensitive) passes::apply_sensitive_policy(model, candidates, options, report);
@@ -235,11 +256,22 @@ void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Rep
     const size_t before = report.tensors.size();
     const bool embedding = std::any_of(candidates[i].weight->uses.begin(), candidates[i].weight->uses.end(),
                                        passes::is_embedding_use);
+    const bool int8_run = options.precision == Precision::kInt8;
     switch (candidates[i].plan) {
-      case passes::WeightPlan::kInt8: passes::quantize_weight_int8(candidates[i], int8_settings, context); break;
+      case passes::WeightPlan::kInt8:
+        if (int8_run && format == WeightFormat::kDynamic) {
+          dynamic.quantize(candidates[i]);
+        } else if (int8_run && format == WeightFormat::kMatMulNBits) {
+          passes::quantize_weight_matmul_nbits8(candidates[i], context);
+        } else {
+          passes::quantize_weight_int8(candidates[i], int8_settings, context);
+        }
+        break;
       case passes::WeightPlan::kInt4:
         if (embedding) {
           passes::quantize_embedding_int4(candidates[i], candidates, context);
+        } else if (int4_run && format == WeightFormat::kQdq) {
+          passes::quantize_weight_int4_qdq(candidates[i], context);
         } else {
           passes::quantize_weight_int4(candidates[i], context);
         }
@@ -248,16 +280,16 @@ void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Rep
     }
     if (report.tensors.size() > before) {
       report.tensors.back().precision_source = candidates[i].precision_source;
-      any_int4 = any_int4 || report.tensors.back().scheme == "block";
       log_tensor(i + 1, candidates.size(), report.tensors.back());
     }
   }
+  dynamic.finish();
   edits.apply();
   warn_low_sqnr(report);
   warn_if_nothing_quantized(report);
 
   for (const auto& skipped : report.skipped) spdlog::debug("kept float: {} ({})", skipped.name, skipped.reason);
-  if (any_int4) {
+  if (uses_domain(model, graph::kMicrosoftDomain)) {
     graph::add_opset_import(model, graph::kMicrosoftDomain, passes::kMicrosoftOpsetVersion);
   }
   report.opset_after = graph::opset_version(model, "");

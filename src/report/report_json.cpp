@@ -59,7 +59,10 @@ json options_json(const QuantizeOptions& options) {
       {"precision", to_string(options.precision)},
       {"per_channel", options.per_channel},
       {"asymmetric", options.asymmetric},
-      {"block_size", options.precision == Precision::kInt4 ? json(options.block_size) : json(nullptr)},
+      {"block_size", options.precision == Precision::kInt4 || options.format == WeightFormat::kMatMulNBits
+                         ? json(options.block_size)
+                         : json(nullptr)},
+      {"format", options.format == WeightFormat::kDefault ? json(nullptr) : json(to_string(options.format))},
       {"min_elements", options.min_elements},
       {"exclude", options.exclude},
       {"accuracy_level", options.accuracy_level},
