@@ -103,12 +103,7 @@ void DynamicInt8Pass::quantize(const Candidate& candidate) {
   entry.scheme = per_channel ? "per-channel" : "per-tensor";
   entry.axis = per_channel ? kColumnAxis : -1;
   entry.symmetric = symmetric;
-  entry.scale_min = *std::min_element(scales.begin(), scales.end());
-  entry.scale_max = *std::max_element(scales.begin(), scales.end());
-  entry.mse = error.mse;
-  entry.max_abs_error = error.max_abs_error;
-  entry.sqnr_db = error.sqnr_db;
-  entry.cosine_similarity = error.cosine_similarity;
+  set_quantization_error(entry, error, scales);
   context_.report.tensors.push_back(std::move(entry));
   release_float_data(weight);
 }

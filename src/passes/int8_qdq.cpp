@@ -129,12 +129,7 @@ void quantize_weight_int8(const Candidate& candidate, const Int8Settings& settin
   entry.scheme = axis < 0 ? "per-tensor" : "per-channel";
   entry.axis = axis;
   entry.symmetric = !settings.asymmetric;
-  entry.scale_min = *std::min_element(scales.begin(), scales.end());
-  entry.scale_max = *std::max_element(scales.begin(), scales.end());
-  entry.mse = error.mse;
-  entry.max_abs_error = error.max_abs_error;
-  entry.sqnr_db = error.sqnr_db;
-  entry.cosine_similarity = error.cosine_similarity;
+  set_quantization_error(entry, error, scales);
   context.report.tensors.push_back(std::move(entry));
   release_float_data(weight);
 }

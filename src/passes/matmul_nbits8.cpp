@@ -91,13 +91,7 @@ void quantize_weight_matmul_nbits8(const Candidate& candidate, PassContext& cont
   entry.axis = 0;
   entry.block_size = block_size;
   entry.symmetric = symmetric;
-  const auto [scale_min, scale_max] = std::minmax_element(quantized.scales.begin(), quantized.scales.end());
-  entry.scale_min = *scale_min;
-  entry.scale_max = *scale_max;
-  entry.mse = error.mse;
-  entry.max_abs_error = error.max_abs_error;
-  entry.sqnr_db = error.sqnr_db;
-  entry.cosine_similarity = error.cosine_similarity;
+  set_quantization_error(entry, error, quantized.scales);
   context.report.tensors.push_back(std::move(entry));
   release_float_data(weight);
 }

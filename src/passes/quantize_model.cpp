@@ -250,7 +250,6 @@ void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Rep
   std::stable_partition(candidates.begin(), candidates.end(), [](const passes::Candidate& candidate) {
     return std::any_of(candidate.weight->uses.begin(), candidate.weight->uses.end(), passes::is_embedding_use);
   });
-  bool any_int4 = false;
   for (size_t i = 0; i < candidates.size(); ++i) {
     if (candidates[i].done) continue;
     const size_t before = report.tensors.size();
