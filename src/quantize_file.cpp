@@ -6,6 +6,7 @@
 
 #include "graph/opset.hpp"
 #include "onnxquant/errors.hpp"
+#include "io/atomic_file.hpp"
 #include "onnxquant/quantize.hpp"
 
 namespace onnxquant {
@@ -108,11 +109,23 @@ Report quantize_file(const fs::path& input, const fs::path& output, const Quanti
   SaveOptions save_options;
   save_options.external_data = options.external_data;
   save_options.input_had_external_data = !model.external_files.empty();
-  const SaveResult saved = save_model(model.proto, output, save_options);
-  report.model_bytes_after = saved.model_bytes + saved.external_data_bytes;
-  report.wall_time_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (!options.report_path.empty()) {
-    write_report_json(report, options.report_path);
+  // The report is written under a temporary name before the model is renamed into place, so a
+  // report that cannot be written leaves no new model behind.
+  std::unique_ptr<io::AtomicFile> report_file;
+  save_options.before_commit = [&](const SaveResult& saved) {
+    report.model_bytes_after = saved.model_bytes + saved.external_data_bytes;
+    report.wall_time_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (options.report_path.empty()) return;
+    try {
+      report_file = std::make_unique<io::AtomicFile>(options.report_path);
+      report_file->write(report_to_json(report));
+    } catch (const IoError& error) {
+      throw IoError(fmt::format("cannot write the report, so the model was not written either: {}", error.what()));
+    }
+  };
+  save_model(model.proto, output, save_options);
+  if (report_file) {
+    report_file->commit();
     spdlog::info("report written to {}", options.report_path.string());
   }
   return report;

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -43,9 +44,14 @@ Model load_model(const std::filesystem::path& path, const LoadOptions& options =
 Model load_model_from_bytes(const std::string& bytes, const std::filesystem::path& path,
                             const LoadOptions& options = {});
 
+struct SaveResult;
+
 struct SaveOptions {
   ExternalDataMode external_data = ExternalDataMode::kAuto;
   bool input_had_external_data = false;
+  // Runs after every file is written under its temporary name and before any rename, so a
+  // failure there (writing a report, say) leaves the output paths as they were.
+  std::function<void(const SaveResult&)> before_commit;
 };
 
 struct SaveResult {

@@ -132,6 +132,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", version_text());
   app.require_subcommand(1);
   app.set_config("--config", "", "Read options from a TOML or INI file; options of quantize go in a [quantize] section");
+  // A misspelled key in the file is an error, not a silently ignored option.
+  app.allow_config_extras(CLI::config_extras_mode::error);
   int verbosity = 0;
   bool quiet = false;
   auto* verbose_flag = app.add_flag("-v,--verbose", verbosity, "Log details at debug level");
@@ -180,7 +182,7 @@ int main(int argc, char** argv) {
                                "Store tensors in OUTPUT.data: auto (when the input did or above 2 GiB), always, never")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
-  quantize_command
+  auto* scale_search = quantize_command
       ->add_option("--scale-search", quantize.scale_search,
                    "INT4/INT8 scales: mse (minimize squared error), none (min/max), auto (mse for INT4 only)")
       ->check(CLI::IsMember({"auto", "none", "mse"}))
@@ -197,26 +199,26 @@ int main(int argc, char** argv) {
                    "INT4: 'sensitive' keeps the output projection and the weights with the lowest INT4 SQNR in INT8")
       ->check(CLI::IsMember({"none", "sensitive"}))
       ->capture_default_str();
-  quantize_command
+  auto* sensitive_fraction = quantize_command
       ->add_option("--sensitive-fraction", quantize.options.sensitive_fraction,
                    "--mixed sensitive: share of INT4 weight elements that may move to INT8")
       ->capture_default_str();
-  quantize_command->add_flag("--quantize-embeddings", quantize.options.quantize_embeddings,
+  auto* quantize_embeddings = quantize_command->add_flag("--quantize-embeddings", quantize.options.quantize_embeddings,
                              "INT8/INT4: quantize constant Gather tables (token embeddings) too");
   quantize_command
       ->add_option("--format", quantize.format,
                    "Operators of the quantized weights: qdq (DequantizeLinear) or matmulnbits for int8 and int4, "
                    "dynamic (int8 activations too) for int8; default qdq for int8, matmulnbits for int4")
       ->transform(CLI::IsMember({"qdq", "matmulnbits", "dynamic"}, CLI::ignore_case));
-  quantize_command->add_flag("--fp16-io,--convert-io", quantize.options.convert_io,
+  auto* fp16_io = quantize_command->add_flag("--fp16-io,--convert-io", quantize.options.convert_io,
                              "FP16/BF16: convert the float32 graph inputs and outputs too");
-  quantize_command
+  auto* keep_fp32_op = quantize_command
       ->add_option("--keep-fp32-op", quantize.options.keep_fp32_ops,
                    "FP16: operator type that keeps computing in float32; repeat for more")
       ->expected(1)
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  quantize_command
+  auto* keep_fp32_node = quantize_command
       ->add_option("--keep-fp32-node", quantize.options.keep_fp32_nodes,
                    "FP16: node name that keeps computing in float32; repeat for more")
       ->expected(1)
@@ -240,6 +242,25 @@ int main(int argc, char** argv) {
   if (*quantize_command && !block_format && (block_size->count() > 0 || accuracy_level->count() > 0)) {
     spdlog::error("--block-size and --accuracy-level apply to -p int4 and to --format matmulnbits only");
     return static_cast<int>(ExitCode::kUsageError);
+  }
+  if (*quantize_command) {
+    const bool integer_run = quantize.precision == "int8" || quantize.precision == "int4";
+    const bool float_run = quantize.precision == "fp16" || quantize.precision == "bf16";
+    const std::vector<std::pair<const CLI::Option*, bool>> applicable = {
+        {fp16_io, float_run},
+        {keep_fp32_op, float_run},
+        {keep_fp32_node, float_run},
+        {quantize_embeddings, integer_run},
+        {scale_search, integer_run},
+        {sensitive_fraction, quantize.mixed == "sensitive"},
+    };
+    for (const auto& [option, allowed] : applicable) {
+      if (option->count() > 0 && !allowed) {
+        spdlog::error("{} does not apply to -p {}{}", option->get_name(), quantize.precision,
+                      option == sensitive_fraction ? " without --mixed sensitive" : "");
+        return static_cast<int>(ExitCode::kUsageError);
+      }
+    }
   }
   try {
     if (*inspect_command) return run_inspect(inspect);

@@ -258,6 +258,7 @@ SaveResult save_model(onnx::ModelProto& model, const fs::path& output, const Sav
   io::AtomicFile model_file(output);
   write_model_file(model, model_file);
   result.model_bytes = model.ByteSizeLong();
+  if (options.before_commit) options.before_commit(result);
   // The data file goes into place first, so the model never refers to a missing file.
   if (data_file) data_file->commit();
   model_file.commit();

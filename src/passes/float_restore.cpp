@@ -91,6 +91,9 @@ class Float32Restorer {
       for (auto& node : *graph.mutable_node()) {
         if (node.op_type() == "DequantizeLinear" && is_default_domain(node)) fold_dequantize(graph, node, edits);
         if (node.op_type() == "MatMulNBits" && node.domain() == graph::kMicrosoftDomain) fold_matmul_nbits(node, edits);
+        if (node.op_type() == "GatherBlockQuantized" && node.domain() == graph::kMicrosoftDomain) {
+          fold_gather_block_quantized(node, edits);
+        }
       }
     });
     edits.apply();
@@ -168,7 +171,7 @@ class Float32Restorer {
     auto restored = restored_weights_.find(packed->name);
     if (restored == restored_weights_.end()) {
       const std::vector<float> values = dequantize_matmul_nbits(*packed, *scale, zero_point, k, n, bits, block_size);
-      const std::string name = names_.allocate(packed->name + "_float32");
+      const std::string name = names_.allocate(original_name(packed->name));
       TensorReport entry = restore_entry(name, *packed, values.size());
       entry.bytes_before += stored_bytes(*scale->tensor) + (zero_point ? stored_bytes(*zero_point->tensor) : 0);
       entry.shape = {k, n};
@@ -185,6 +188,70 @@ class Float32Restorer {
     node.clear_input();
     node.add_input(a);
     node.add_input(restored->second);
+  }
+
+  // The float weight's name: the packed data's name without the suffix onnxquant gave it.
+  static std::string original_name(const std::string& packed_name) {
+    for (const char* suffix : {"_Q4", "_Q8"}) {
+      const std::string ending(suffix);
+      if (packed_name.size() > ending.size() && packed_name.ends_with(ending)) {
+        return packed_name.substr(0, packed_name.size() - ending.size());
+      }
+    }
+    return packed_name + "_float32";
+  }
+
+  // GatherBlockQuantized (gather_axis 0, quantize_axis 1, 4-bit uint8 data) becomes a Gather on a
+  // float32 table [V, H].
+  void fold_gather_block_quantized(onnx::NodeProto& node, GraphEdits& edits) {
+    graph::Weight* packed = weight(node.input(0));
+    graph::Weight* scale = node.input_size() > 2 ? weight(node.input(2)) : nullptr;
+    graph::Weight* zero_point = node.input_size() > 3 && !node.input(3).empty() ? weight(node.input(3)) : nullptr;
+    const int64_t block_size = int_attribute(node, "block_size", 128);
+    const bool supported = packed != nullptr && scale != nullptr && packed->tensor->data_type() == TensorProto::UINT8 &&
+                           packed->tensor->dims_size() == 2 && int_attribute(node, "bits", 4) == 4 &&
+                           int_attribute(node, "gather_axis", 0) == 0 && int_attribute(node, "quantize_axis", 1) == 1 &&
+                           (node.input_size() <= 3 || node.input(3).empty() || zero_point != nullptr);
+    if (!supported) {
+      report_.notes.push_back(fmt::format("GatherBlockQuantized node '{}' stays quantized: only 4-bit uint8 data with "
+                                          "gather_axis 0, quantize_axis 1 and constant scales is restored",
+                                          node.name()));
+      spdlog::warn("{}", report_.notes.back());
+      return;
+    }
+    const int64_t rows = packed->tensor->dims(0);
+    const int64_t columns = packed->tensor->dims(1) * 2;
+    const std::vector<float> scales = io::read_float_values(*scale->tensor);
+    const int64_t blocks = (columns + block_size - 1) / block_size;
+    const auto codes = raw_bytes(*packed->tensor);
+    const int64_t zero_point_row = (blocks + 1) / 2;
+    std::vector<float> table(static_cast<size_t>(rows * columns));
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = 0; c < columns; ++c) {
+        const int64_t b = c / block_size;
+        const int32_t block_zero_point =
+            zero_point ? kernels::read_code(raw_bytes(*zero_point->tensor).subspan(r * zero_point_row),
+                                            kernels::CodeType::kUint4, b)
+                       : 8;
+        const int32_t code = kernels::read_code(codes.subspan(r * columns / 2), kernels::CodeType::kUint4, c);
+        table[r * columns + c] = static_cast<float>(code - block_zero_point) * scales[r * blocks + b];
+      }
+    }
+    const std::string name = names_.allocate(original_name(packed->name));
+    TensorReport entry = restore_entry(name, *packed, table.size());
+    entry.shape = {rows, columns};
+    entry.bytes_before += stored_bytes(*scale->tensor) + (zero_point ? stored_bytes(*zero_point->tensor) : 0);
+    report_.tensors.push_back(std::move(entry));
+    edits.add_initializer(*packed->graph, io::make_float_tensor(name, {rows, columns}, table));
+
+    const std::string indices = node.input(1);
+    for (graph::Weight* input : {packed, scale, zero_point}) remove_if_unused_elsewhere(input, node, edits);
+    node.set_op_type("Gather");
+    node.clear_domain();
+    node.clear_attribute();
+    node.clear_input();
+    node.add_input(name);
+    node.add_input(indices);
   }
 
   static std::vector<float> dequantize_matmul_nbits(const graph::Weight& packed, const graph::Weight& scale,

@@ -69,6 +69,7 @@ void apply_sensitive_policy(onnx::ModelProto& model, std::vector<Candidate>& can
   };
   std::vector<Scored> eligible;
   uint64_t total_elements = 0;
+  int projections = 0;
   for (auto& candidate : candidates) {
     if (candidate.plan != WeightPlan::kInt4 || !candidate.precision_source.empty()) continue;
     const uint64_t elements = io::element_count(*candidate.weight->tensor);
@@ -79,6 +80,7 @@ void apply_sensitive_policy(onnx::ModelProto& model, std::vector<Candidate>& can
                                                         reach.reaches_output(use.node->output(0), kOutputSearchDepth);
                                                });
     if (output_projection) {
+      ++projections;
       candidate.plan = WeightPlan::kInt8;
       candidate.precision_source = "mixed policy: output projection";
       continue;
@@ -97,9 +99,10 @@ void apply_sensitive_policy(onnx::ModelProto& model, std::vector<Candidate>& can
     moved += scored.elements;
     ++count;
   }
-  report.notes.push_back(fmt::format("mixed policy: {} weights with the lowest INT4 SQNR ({:.1f}% of INT4 weight "
-                                     "elements) and the output projection use INT8",
-                                     count, 100.0 * static_cast<double>(moved) / std::max<uint64_t>(total_elements, 1)));
+  report.notes.push_back(fmt::format(
+      "mixed policy: {} output projection(s) and {} weight(s) with the lowest INT4 SQNR ({:.1f}% of the INT4 "
+      "candidates' elements that no --override set) use INT8",
+      projections, count, 100.0 * static_cast<double>(moved) / std::max<uint64_t>(total_elements, 1)));
   spdlog::info("{}", report.notes.back());
 }
 

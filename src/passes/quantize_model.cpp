@@ -217,6 +217,10 @@ void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Rep
   }
   if (options.precision == Precision::kFp32) {
     passes::restore_float32(model, options, report);
+    if (report.tensors.empty()) {
+      report.notes.push_back("nothing to restore: the model has no float16, bfloat16 or quantized weights");
+      spdlog::warn("{}", report.notes.back());
+    }
     report.opset_after = graph::opset_version(model, "");
     return;
   }

@@ -35,6 +35,7 @@ std::string scheme_label_without_source(const TensorReport& entry) {
   if (entry.scheme == "block") return fmt::format("block {}{}", entry.block_size, entry.symmetric ? "" : " asym");
   if (entry.scheme == "per-channel") return fmt::format("per-channel {}{}", entry.axis, entry.symmetric ? "" : " asym");
   if (entry.scheme == "cast") return entry.dtype_after == "float16" ? "float16" : entry.dtype_after;
+  if (entry.scheme == "restore") return "restore";
   if (entry.scheme == "cast") return "cast";
   return entry.symmetric ? "per-tensor" : "per-tensor asym";
 }

@@ -98,3 +98,15 @@ def test_gather_block_quantized_matches_decoding(run_onnxquant, tmp_path):
     rows = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"]).run(None, {"ids": ids})[0]
     np.testing.assert_allclose(rows, decoded[ids], rtol=1e-6, atol=1e-7)
     assert float(np.abs(decoded - table).max()) == pytest.approx(report["tensors"][0]["max_abs_error"], rel=1e-5)
+
+
+def test_restore_folds_gather_block_quantized(run_onnxquant, generated_models, tmp_path):
+    quantized, _ = quantize(run_onnxquant, generated_models["phi3-tiny"], tmp_path, "-p", "int4")
+    restored = tmp_path / "restored.onnx"
+    result = run_onnxquant("quantize", quantized, "-p", "fp32", "-o", restored)
+    assert result.returncode == 0, result.stderr
+    model = onnx.load(str(restored))
+    assert not {"GatherBlockQuantized", "MatMulNBits"} & {node.op_type for node in model.graph.node}
+    assert "model.embed_tokens.weight" in {tensor.name for tensor in model.graph.initializer}
+    agreement = ortcheck.check_agreement(quantized, restored, 0.99999, 1e-3, overrides=PHI3_OVERRIDES, dims=PHI3_DIMS)
+    assert agreement.ok, "\n".join(agreement.violations)

@@ -158,3 +158,18 @@ def test_killed_run_leaves_no_partial_model(onnxquant_bin, tmp_path):
     assert result.returncode == 0, result.stderr
     assert temporaries(out_folder) == []
     onnx.checker.check_model(str(output))
+
+
+def test_unwritable_report_leaves_no_model(onnxquant_bin, tmp_path, small_tmpfs):
+    remount = subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], capture_output=True, text=True,
+                             check=False)
+    if remount.returncode != 0:
+        pytest.skip(f"remounting read-only is not permitted here: {remount.stderr.strip()}")
+    model = write_model(tmp_path / "in" / "model.onnx", 64)
+    output = tmp_path / "out.onnx"
+    result = run(onnxquant_bin, "quantize", model, "-p", "int8", "-o", output, "--report", small_tmpfs / "r.json")
+    assert result.returncode == EXIT_IO, result.stderr
+    assert "cannot write the report" in result.stderr
+    assert result.stderr.count("[error]") == 1
+    assert not output.exists()
+    assert temporaries(tmp_path) == []
