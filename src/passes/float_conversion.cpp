@@ -168,6 +168,8 @@ class FloatConverter {
 
   // The type that input `index` of `node` must have, given the value's original type.
   int32_t required_type(const onnx::NodeProto& node, int index, int32_t original) const {
+    // The Casts this pass adds at graph outputs read whatever type their input has.
+    if (node.op_type() == "Cast" && boundary_casts_.count(node.name()) > 0) return graph::type_of(after_, node.input(index));
     if (original != kFloat || converted_.count(&node) == 0) return original;
     if (node.op_type() == "Cast") return graph::type_of(after_, node.input(index));
     if (keeps_float_input(node, index)) return kFloat;
@@ -268,6 +270,7 @@ class FloatConverter {
     onnx::NodeProto cast = make_node("Cast", "", names_.allocate(output + "_Cast"), {input}, {output});
     set_int_attribute(cast, "to", to);
     if (at_end) {
+      boundary_casts_.insert(cast.name());
       *graph.add_node() = std::move(cast);
     } else {
       pending_casts_.push_back(std::move(cast));
@@ -324,6 +327,7 @@ class FloatConverter {
   std::set<std::string> keep_ops_;
   std::set<std::string> keep_nodes_;
   std::set<std::string> io_names_;
+  std::set<std::string> boundary_casts_;
   std::vector<onnx::NodeProto> pending_casts_;
   int node_count_ = 0;
   int converted_count_ = 0;

@@ -352,6 +352,7 @@ class Float32Restorer {
     const graph::ValueTypes types = graph::infer_value_types(model_);
     int removed = 0;
     graph::for_each_graph(*model_.mutable_graph(), "main", [&](onnx::GraphProto& graph, const std::string&) {
+      removed += fold_output_casts(graph, types);
       std::set<std::string> outputs;
       for (const auto& output : graph.output()) outputs.insert(output.name());
       google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
@@ -374,6 +375,43 @@ class Float32Restorer {
       graph.mutable_node()->Swap(&nodes);
     });
     if (removed > 0) spdlog::info("removed {} Casts that became float32 to float32", removed);
+  }
+
+  // Removes float32-to-float32 Casts that produce a graph output: the producer of the Cast's input
+  // takes the output name instead, when that input is neither a graph input nor a graph output.
+  static int fold_output_casts(onnx::GraphProto& graph, const graph::ValueTypes& types) {
+    std::set<std::string> outputs;
+    for (const auto& output : graph.output()) outputs.insert(output.name());
+    std::set<std::string> inputs;
+    for (const auto& input : graph.input()) inputs.insert(input.name());
+    std::set<const onnx::NodeProto*> dropped;
+    for (auto& cast : *graph.mutable_node()) {
+      const bool identity = cast.op_type() == "Cast" && is_default_domain(cast) &&
+                            int_attribute(cast, "to", 0) == TensorProto::FLOAT &&
+                            graph::type_of(types, cast.input(0)) == TensorProto::FLOAT;
+      if (!identity || outputs.count(cast.output(0)) == 0) continue;
+      const std::string from = cast.input(0);
+      const std::string to = cast.output(0);
+      if (outputs.count(from) > 0 || inputs.count(from) > 0 || used_in_subgraphs(graph, from)) continue;
+      onnx::NodeProto* producer = nullptr;
+      for (auto& node : *graph.mutable_node()) {
+        for (const auto& output : node.output()) producer = output == from ? &node : producer;
+      }
+      if (producer == nullptr) continue;
+      for (auto& node : *graph.mutable_node()) {
+        if (&node == &cast) continue;
+        for (auto& name : *node.mutable_input()) name = name == from ? to : name;
+        for (auto& name : *node.mutable_output()) name = name == from ? to : name;
+      }
+      dropped.insert(&cast);
+    }
+    if (dropped.empty()) return 0;
+    google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
+    for (auto& node : *graph.mutable_node()) {
+      if (dropped.count(&node) == 0) nodes.Add()->Swap(&node);
+    }
+    graph.mutable_node()->Swap(&nodes);
+    return static_cast<int>(dropped.size());
   }
 
   static bool used_in_subgraphs(onnx::GraphProto& graph, const std::string& name) {

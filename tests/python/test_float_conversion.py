@@ -357,3 +357,28 @@ def test_int4_dequantize_linear_folded(run_onnxquant, tmp_path):
     expected = codes.astype(np.float32) * np.repeat(scales, 32, axis=0)
     np.testing.assert_allclose(weight, expected, rtol=1e-6)
     assert_agrees(original, restored, {"x": rng.standard_normal((2, 64)).astype(np.float32)}, rtol=1e-5, atol=1e-5)
+
+
+def all_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    nodes = []
+    for node in graph.node:
+        nodes.append(node)
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                nodes.extend(all_nodes(attribute.g))
+    return nodes
+
+
+@pytest.mark.parametrize("model_id", ["magika", "silero-vad"])
+def test_fp16_round_trip_adds_no_casts(run_onnxquant, tmp_path, model_id):
+    model = realmodels.get(model_id)
+    if model.skip_reason():
+        pytest.skip(model.skip_reason())
+    half, _ = convert(run_onnxquant, model.path(), "fp16", tmp_path)
+    restored, _ = convert(run_onnxquant, half, "fp32", tmp_path)
+    original_casts = sum(node.op_type == "Cast" for node in all_nodes(onnx.load(str(model.path())).graph))
+    restored_casts = sum(node.op_type == "Cast" for node in all_nodes(onnx.load(str(restored)).graph))
+    assert restored_casts <= original_casts
+    result = ortcheck.check_agreement(model.path(), restored, 0.9995, None, overrides=model.overrides(0),
+                                      dims=model.dims)
+    assert result.ok, "\n".join(result.violations)
