@@ -165,6 +165,18 @@ void warn_if_nothing_quantized(Report& report) {
   spdlog::warn("{}", report.notes.back());
 }
 
+// Whether some MatMul reads a constant 2-D B, so that INT4 QDQ has anything to rewrite; the opset
+// is raised to 21 only then.
+bool has_constant_matmul_weight(onnx::ModelProto& model) {
+  for (const auto& weight : graph::index_weights(model)) {
+    if (weight.tensor->dims_size() != 2) continue;
+    for (const auto& use : weight.uses) {
+      if (use.node->op_type() == "MatMul" && use.input_index == passes::kMatMulInputB) return true;
+    }
+  }
+  return false;
+}
+
 bool uses_domain(onnx::ModelProto& model, const std::string& domain) {
   bool found = false;
   graph::for_each_graph(*model.mutable_graph(), "main", [&](onnx::GraphProto& graph, const std::string&) {
@@ -234,7 +246,8 @@ void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Rep
                                             [](const auto& entry) { return entry.precision == "int8"; });
   passes::Int8Settings int8_settings{options.per_channel || int4_run, options.asymmetric};
   if (may_use_int8_qdq) int8_settings.per_channel = prepare_int8_opset(model, int8_settings.per_channel, report);
-  if (int4_run && format == WeightFormat::kQdq && !passes::prepare_int4_qdq_opset(model, report)) {
+  if (int4_run && format == WeightFormat::kQdq && has_constant_matmul_weight(model) &&
+      !passes::prepare_int4_qdq_opset(model, report)) {
     format = WeightFormat::kMatMulNBits;
   }
   if (format == WeightFormat::kDynamic) passes::prepare_dynamic_opset(model, report);
