@@ -148,14 +148,42 @@ uint64_t count_of(const std::vector<int64_t>& dims) {
   return count;
 }
 
+// GatherBlockQuantized with 2-D data quantized along axis 1: scales [rows, ceil(columns / block_size)],
+// finite and nonzero, where each data byte holds 8 / bits codes.
+void check_gather_block_quantized(const onnx::NodeProto& node, const ScopeValues& scope, NodeFindings& out) {
+  const int64_t bits = int_attribute(node, "bits").value_or(4);
+  const auto block_size = int_attribute(node, "block_size");
+  if (!block_size || *block_size < 16 || (*block_size & (*block_size - 1)) != 0) {
+    out.add("block_size must be a power of two of at least 16");
+    return;
+  }
+  if (bits != 4 && bits != 8) {
+    out.add("bits is {}; GatherBlockQuantized takes 4 or 8", bits);
+    return;
+  }
+  const auto data = input_dims(node, 0, scope);
+  const auto* scales = constant_input(node, 2, scope);
+  if (!data || data->size() != 2 || scales == nullptr || int_attribute(node, "quantize_axis").value_or(1) != 1) return;
+  const int64_t columns = (*data)[1] * 8 / bits;
+  const std::vector<int64_t> expected = {(*data)[0], (columns + *block_size - 1) / *block_size};
+  if (io::dims_of(*scales) != expected) {
+    out.add("scales have shape {} but data {} with block_size {} needs {}", io::format_shape(io::dims_of(*scales)),
+            io::format_shape(*data), *block_size, io::format_shape(expected));
+  }
+  check_scale_values(*scales, out, "finite and nonzero", [](float value) { return value != 0.0f; });
+}
+
 void check_matmul_nbits(const onnx::NodeProto& node, const ScopeValues& scope, NodeFindings& out) {
   const auto attributes = nbits_attributes(node, out);
   if (!attributes) return;
   const int64_t blocks = (attributes->k + attributes->block_size - 1) / attributes->block_size;
   const int64_t blob_bytes = attributes->block_size * attributes->bits / 8;
   const std::vector<int64_t> expected_b = {attributes->n, blocks, blob_bytes};
+  // ONNX Runtime also reads B as [N, blocks * blob_bytes]; onnxquant writes that form when a tied
+  // embedding table shares B.
+  const std::vector<int64_t> expected_flat_b = {attributes->n, blocks * blob_bytes};
 
-  if (const auto b = input_dims(node, kNBitsInputB, scope); b && *b != expected_b) {
+  if (const auto b = input_dims(node, kNBitsInputB, scope); b && *b != expected_b && *b != expected_flat_b) {
     out.add("B has shape {} but K, N, bits and block_size need {}", io::format_shape(*b), io::format_shape(expected_b));
   }
   if (const auto a = input_dims(node, kNBitsInputA, scope); a && !a->empty() && a->back() >= 0 && a->back() != attributes->k) {
@@ -188,6 +216,9 @@ void check_quantization_node(const onnx::NodeProto& node, const ScopeValues& sco
   const bool default_domain = node.domain().empty() || node.domain() == "ai.onnx";
   if (default_domain && node.op_type() == "DequantizeLinear") check_dequantize_linear(node, scope, out);
   if (node.domain() == graph::kMicrosoftDomain && node.op_type() == "MatMulNBits") check_matmul_nbits(node, scope, out);
+  if (node.domain() == graph::kMicrosoftDomain && node.op_type() == "GatherBlockQuantized") {
+    check_gather_block_quantized(node, scope, out);
+  }
 }
 
 }  // namespace onnxquant::check

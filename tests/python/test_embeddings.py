@@ -110,3 +110,22 @@ def test_restore_folds_gather_block_quantized(run_onnxquant, generated_models, t
     assert "model.embed_tokens.weight" in {tensor.name for tensor in model.graph.initializer}
     agreement = ortcheck.check_agreement(quantized, restored, 0.99999, 1e-3, overrides=PHI3_OVERRIDES, dims=PHI3_DIMS)
     assert agreement.ok, "\n".join(agreement.violations)
+
+
+def test_check_validates_gather_block_quantized(run_onnxquant, tied_phi3, tmp_path):
+    output, _ = quantize(run_onnxquant, tied_phi3, tmp_path, "-p", "int4")
+    clean = run_onnxquant("check", output)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+
+    model = onnx.load(str(output))
+    gather = next(node for node in model.graph.node if node.op_type == "GatherBlockQuantized")
+    scales = next(tensor for tensor in model.graph.initializer if tensor.name == gather.input[2])
+    broken = numpy_helper.to_array(scales)[:, :2].copy()
+    broken[0, 0] = np.nan
+    scales.CopyFrom(numpy_helper.from_array(broken, scales.name))
+    broken_path = tmp_path / "broken.onnx"
+    onnx.save(model, broken_path)
+    result = run_onnxquant("check", broken_path)
+    assert result.returncode == 3
+    assert "scales have shape" in result.stdout + result.stderr
+    assert "finite and nonzero" in result.stdout + result.stderr
