@@ -100,7 +100,7 @@ void quantize_embedding_int4(const Candidate& candidate, std::vector<Candidate>&
 
   if (tied != nullptr) {
     for (const auto& use : tied->weight->uses) {
-      rewrite_matmul(*use.node, inputs, columns, rows, block_size, context.options.accuracy_level);
+      rewrite_matmul(*use.node, inputs, columns, rows, kBits, block_size, context.options.accuracy_level);
       entry.nodes.push_back(use.node->name());
       entry.op_types.push_back("MatMulNBits");
     }

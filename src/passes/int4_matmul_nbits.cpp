@@ -9,14 +9,8 @@
 #include "kernels/error_metrics.hpp"
 
 namespace onnxquant::passes {
-namespace {
-
-constexpr int64_t kBits = 4;
-
-}  // namespace
-
 void rewrite_matmul(onnx::NodeProto& node, const std::vector<std::string>& inputs, int64_t k, int64_t n,
-                    int64_t block_size, int64_t accuracy_level) {
+                    int64_t bits, int64_t block_size, int64_t accuracy_level) {
   const std::string a = node.input(0);
   node.set_op_type("MatMulNBits");
   node.set_domain(graph::kMicrosoftDomain);
@@ -25,12 +19,16 @@ void rewrite_matmul(onnx::NodeProto& node, const std::vector<std::string>& input
   for (const auto& input : inputs) node.add_input(input);
   set_int_attribute(node, "K", k);
   set_int_attribute(node, "N", n);
-  set_int_attribute(node, "bits", kBits);
+  set_int_attribute(node, "bits", bits);
   set_int_attribute(node, "block_size", block_size);
   if (accuracy_level != 0) set_int_attribute(node, "accuracy_level", accuracy_level);
 }
 
 void quantize_weight_int4(const Candidate& candidate, PassContext& context) {
+  quantize_weight_matmul_nbits(candidate, context, 4);
+}
+
+void quantize_weight_matmul_nbits(const Candidate& candidate, PassContext& context, int64_t bits) {
   const graph::Weight& weight = *candidate.weight;
   auto values = read_finite_values(weight, context.report);
   if (!values) return;
@@ -46,44 +44,45 @@ void quantize_weight_int4(const Candidate& candidate, PassContext& context) {
 
   const bool search = searches_scales(context.options);
   const kernels::BlockQuantized quantized =
-      kernels::quantize_blockwise_int4(*values, k, n, block_size, symmetric, scale_type, search);
-  const kernels::ErrorMetrics error = kernels::measure_error(*values, kernels::dequantize_blockwise_int4(quantized));
+      kernels::quantize_blockwise(*values, k, n, block_size, bits, symmetric, scale_type, search);
+  const kernels::ErrorMetrics error = kernels::measure_error(*values, kernels::dequantize_blockwise(quantized));
   if (search) {
-    const auto minmax = kernels::quantize_blockwise_int4(*values, k, n, block_size, symmetric, scale_type);
-    entry.sqnr_minmax_db = kernels::measure_error(*values, kernels::dequantize_blockwise_int4(minmax)).sqnr_db;
+    const auto minmax = kernels::quantize_blockwise(*values, k, n, block_size, bits, symmetric, scale_type);
+    entry.sqnr_minmax_db = kernels::measure_error(*values, kernels::dequantize_blockwise(minmax)).sqnr_db;
   }
 
   const uint64_t scale_bytes = quantized.scales.size() * (is_float16 ? 2 : 4);
   const uint64_t bytes_after = quantized.packed.size() + scale_bytes + quantized.zero_points.size();
   if (bytes_after >= entry.bytes_before) {
     context.report.skipped.push_back(make_skipped(
-        weight, fmt::format("INT4 would take {} bytes, not fewer than the {} bytes of the float weight (K {} padded "
+        weight, fmt::format("{} would take {} bytes, not fewer than the {} bytes of the float weight (K {} padded "
                             "to blocks of {})",
-                            bytes_after, entry.bytes_before, k, block_size)));
+                            bits == 4 ? "INT4" : "INT8 MatMulNBits", bytes_after, entry.bytes_before, k, block_size)));
     return;
   }
 
   const int64_t blocks = quantized.blocks_per_column;
-  std::vector<std::string> inputs = {context.names.allocate(weight.name + "_Q4"),
+  std::vector<std::string> inputs = {context.names.allocate(fmt::format("{}_Q{}", weight.name, bits)),
                                      context.names.allocate(weight.name + "_scales")};
   onnx::GraphProto& graph = *weight.graph;
   context.edits.remove_definition(weight);
   context.edits.forget_value(graph, weight.name);
-  context.edits.add_initializer(graph, io::make_tensor(inputs[0], onnx::TensorProto::UINT8, {n, blocks, block_size / 2},
-                                                       quantized.packed));
+  context.edits.add_initializer(
+      graph, io::make_tensor(inputs[0], onnx::TensorProto::UINT8, {n, blocks, block_size * bits / 8}, quantized.packed));
   const std::vector<int64_t> scale_dims = {n, blocks};
   context.edits.add_initializer(graph, is_float16 ? io::make_float16_tensor(inputs[1], scale_dims, quantized.scales)
                                                   : io::make_float_tensor(inputs[1], scale_dims, quantized.scales));
   if (!symmetric) {
     inputs.push_back(context.names.allocate(weight.name + "_zero_points"));
-    context.edits.add_initializer(graph, io::make_tensor(inputs[2], onnx::TensorProto::UINT8, {n, (blocks + 1) / 2},
-                                                         quantized.zero_points));
+    // Zero points are packed like the codes: two per byte with 4 bits, one with 8.
+    context.edits.add_initializer(graph, io::make_tensor(inputs[2], onnx::TensorProto::UINT8,
+                                                         {n, (blocks * bits + 7) / 8}, quantized.zero_points));
   }
   for (const auto& use : weight.uses) {
-    rewrite_matmul(*use.node, inputs, k, n, block_size, context.options.accuracy_level);
+    rewrite_matmul(*use.node, inputs, k, n, bits, block_size, context.options.accuracy_level);
   }
 
-  entry.dtype_after = "int4";
+  entry.dtype_after = bits == 4 ? "int4" : "int8";
   entry.bytes_after = bytes_after;
   entry.scheme = "block";
   entry.axis = 0;

@@ -1,99 +1,11 @@
 #include "passes/matmul_nbits8.hpp"
 
-#include <algorithm>
-#include <fmt/format.h>
-
-#include "graph/opset.hpp"
-#include "io/tensor_data.hpp"
-#include "kernels/block_quantization.hpp"
-#include "kernels/error_metrics.hpp"
+#include "passes/int4_matmul_nbits.hpp"
 
 namespace onnxquant::passes {
-namespace {
-
-constexpr int64_t kBits = 8;
-
-// Turns a MatMul into MatMulNBits (bits 8) reading the packed weight; the node keeps its name and
-// output.
-void rewrite_matmul(onnx::NodeProto& node, const std::vector<std::string>& inputs, int64_t k, int64_t n,
-                    int64_t block_size, int64_t accuracy_level) {
-  const std::string a = node.input(0);
-  node.set_op_type("MatMulNBits");
-  node.set_domain(graph::kMicrosoftDomain);
-  node.clear_input();
-  node.add_input(a);
-  for (const auto& input : inputs) node.add_input(input);
-  set_int_attribute(node, "K", k);
-  set_int_attribute(node, "N", n);
-  set_int_attribute(node, "bits", kBits);
-  set_int_attribute(node, "block_size", block_size);
-  if (accuracy_level != 0) set_int_attribute(node, "accuracy_level", accuracy_level);
-}
-
-}  // namespace
 
 void quantize_weight_matmul_nbits8(const Candidate& candidate, PassContext& context) {
-  const graph::Weight& weight = *candidate.weight;
-  auto values = read_finite_values(weight, context.report);
-  if (!values) return;
-
-  TensorReport entry = make_tensor_report(weight);
-  const int64_t k = entry.shape[0];
-  const int64_t n = entry.shape[1];
-  const int64_t block_size = context.options.block_size;
-  const bool symmetric = !context.options.asymmetric;
-  // MatMulNBits takes scales in the type of A, which is the type of the float weight.
-  const bool is_float16 = weight.tensor->data_type() == onnx::TensorProto::FLOAT16;
-  const auto scale_type = is_float16 ? kernels::ScaleType::kFloat16 : kernels::ScaleType::kFloat32;
-
-  const bool search = searches_scales(context.options);
-  const kernels::BlockQuantized quantized =
-      kernels::quantize_blockwise(*values, k, n, block_size, kBits, symmetric, scale_type, search);
-  const kernels::ErrorMetrics error = kernels::measure_error(*values, kernels::dequantize_blockwise(quantized));
-  if (search) {
-    const auto minmax = kernels::quantize_blockwise(*values, k, n, block_size, kBits, symmetric, scale_type);
-    entry.sqnr_minmax_db = kernels::measure_error(*values, kernels::dequantize_blockwise(minmax)).sqnr_db;
-  }
-
-  const uint64_t scale_bytes = quantized.scales.size() * (is_float16 ? 2 : 4);
-  const uint64_t bytes_after = quantized.packed.size() + scale_bytes + quantized.zero_points.size();
-  if (bytes_after >= entry.bytes_before) {
-    context.report.skipped.push_back(make_skipped(
-        weight, fmt::format("INT8 MatMulNBits would take {} bytes, not fewer than the {} bytes of the float weight "
-                            "(K {} padded to blocks of {})",
-                            bytes_after, entry.bytes_before, k, block_size)));
-    return;
-  }
-
-  const int64_t blocks = quantized.blocks_per_column;
-  std::vector<std::string> inputs = {context.names.allocate(weight.name + "_Q8"),
-                                     context.names.allocate(weight.name + "_scales")};
-  onnx::GraphProto& graph = *weight.graph;
-  context.edits.remove_definition(weight);
-  context.edits.forget_value(graph, weight.name);
-  context.edits.add_initializer(graph,
-                                io::make_tensor(inputs[0], onnx::TensorProto::UINT8, {n, blocks, block_size}, quantized.packed));
-  const std::vector<int64_t> scale_dims = {n, blocks};
-  context.edits.add_initializer(graph, is_float16 ? io::make_float16_tensor(inputs[1], scale_dims, quantized.scales)
-                                                  : io::make_float_tensor(inputs[1], scale_dims, quantized.scales));
-  if (!symmetric) {
-    inputs.push_back(context.names.allocate(weight.name + "_zero_points"));
-    context.edits.add_initializer(
-        graph, io::make_tensor(inputs[2], onnx::TensorProto::UINT8, {n, blocks}, quantized.zero_points));
-  }
-  for (const auto& use : weight.uses) {
-    rewrite_matmul(*use.node, inputs, k, n, block_size, context.options.accuracy_level);
-  }
-
-  entry.dtype_after = "int8";
-  entry.bytes_after = bytes_after;
-  entry.scheme = "block";
-  entry.axis = 0;
-  entry.block_size = block_size;
-  entry.symmetric = symmetric;
-  set_quantization_error(entry, error, quantized.scales);
-  context.report.tensors.push_back(std::move(entry));
-  release_float_data(weight);
+  quantize_weight_matmul_nbits(candidate, context, 8);
 }
 
 }  // namespace onnxquant::passes
