@@ -33,7 +33,7 @@ struct LoadOptions {
 };
 
 // Loads a model and, by default, reads all external data into the tensors' raw_data. External data
-// locations are resolved relative to the model's folder; a location that is absolute, contains "..",
+// locations are resolved relative to the model's folder. A location that is absolute, contains "..",
 // leaves the folder or is reached through a symbolic or hard link is rejected before any read.
 // Every tensor's data is checked against its shape and the graph structure is validated (see
 // graph/structure.hpp); a model that fails throws ModelError.
@@ -61,7 +61,7 @@ struct SaveResult {
 };
 
 // Writes the model through temporary files in the output folder that are renamed into place, so
-// the output path never holds a partial model. With external data the tensors move out of `model`
+// the output path never contains a partial model. With external data the tensors move out of `model`
 // into OUTPUT.data (the file name of the output plus ".data"), which is why `model` is not const.
 SaveResult save_model(onnx::ModelProto& model, const std::filesystem::path& output, const SaveOptions& options);
 

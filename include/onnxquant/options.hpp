@@ -9,8 +9,8 @@ namespace onnxquant {
 
 enum class Precision { kInt8, kInt4, kFp16, kBf16, kFp32 };
 
-// How integer scales are chosen: from the min and max of each block or channel, or by a search
-// that minimizes the squared reconstruction error. kAuto searches for INT4 only.
+// The choice of integer scales: from the min and max of each block or channel, or a search that
+// minimizes the squared reconstruction error. kAuto searches for INT4 only.
 enum class ScaleSearch { kAuto, kNone, kMse };
 
 // The operators that carry quantized weights. kDefault resolves by precision: DequantizeLinear
@@ -18,7 +18,7 @@ enum class ScaleSearch { kAuto, kNone, kMse };
 // activations at run time too, with DynamicQuantizeLinear and MatMulInteger.
 enum class WeightFormat { kDefault, kQdq, kMatMulNBits, kDynamic };
 
-// How the output model stores its tensors.
+// Storage of the output model's tensors: inline or in an external data file.
 enum class ExternalDataMode {
   kAuto,    // External when the input used external data or the model exceeds protobuf's 2 GiB limit.
   kAlways,  // Tensors of at least kExternalDataThresholdBytes go to OUTPUT.data.

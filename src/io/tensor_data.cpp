@@ -90,7 +90,7 @@ bool is_float_type(int32_t data_type) {
 namespace {
 
 [[noreturn]] void throw_size_mismatch(const TensorProto& tensor, uint64_t expected, uint64_t found) {
-  throw ModelError(fmt::format("tensor {} ({}, shape {}) holds {} values but its shape needs {}", quoted_name(tensor.name()),
+  throw ModelError(fmt::format("tensor {} ({}, shape {}) has {} values but its shape needs {}", quoted_name(tensor.name()),
                                dtype_name(tensor.data_type()), format_shape(dims_of(tensor)), found, expected));
 }
 

@@ -66,8 +66,8 @@ float bfloat16_to_float(uint16_t bits) { return std::bit_cast<float>(static_cast
 uint16_t float_to_bfloat16(float value) {
   const uint32_t bits = std::bit_cast<uint32_t>(value);
   if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x0040u);
-  // Adding 0x7fff plus the lowest kept bit rounds to nearest with ties to even; a carry into the
-  // exponent is the correct result, up to infinity.
+  // Adding 0x7fff plus the lowest kept bit rounds to nearest with ties to even. A carry into the
+  // exponent gives the correct result, up to infinity.
   const uint32_t rounding = 0x7fffu + ((bits >> 16) & 1u);
   return static_cast<uint16_t>((bits + rounding) >> 16);
 }

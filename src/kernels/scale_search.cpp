@@ -104,7 +104,7 @@ ScaleChoice search_scale(std::span<const float> values, CodeRange range, ScaleCh
   if (best_error == 0.0) return best;
 
   // With a fixed zero point off the middle of the range ([0, 15] around 8), the opposite sign puts
-  // the largest magnitude on the shorter side of the range instead; both are tried.
+  // the largest magnitude on the shorter side of the range instead, so both signs are tried.
   std::vector<float> bases = {initial.scale};
   const int32_t below = initial.zero_point - range.min;
   const int32_t above = range.max - initial.zero_point;

@@ -1,10 +1,10 @@
 // Scale search: choosing a quantization scale (and zero point) that minimizes the squared
 // reconstruction error of a block, instead of mapping its min and max onto the code range.
 //
-// Each candidate shrinks or stretches the min/max scale by a factor, quantizes the block with it,
-// refits the scale (and, when asymmetric, the offset) to those codes by least squares, and is
-// scored by the error of quantizing again with the refitted values, the way a runtime that
-// computes round(x / scale) + zero_point would. The min/max choice itself is one candidate, so the
+// Each candidate shrinks or stretches the min/max scale by a factor and quantizes the block with
+// it. The scale (and, when asymmetric, the offset) is then refitted to those codes by least
+// squares. The candidate's score is the error of quantizing again with the refitted values, the
+// way a runtime that computes round(x / scale) + zero_point would. The min/max choice itself is one candidate, so the
 // result is never worse than min/max. docs/scale-search.md describes the method and its sources.
 #pragma once
 

@@ -11,7 +11,7 @@
 
 namespace onnxquant::passes {
 
-// What a pass does with one weight.
+// The treatment a pass gives one weight.
 enum class WeightPlan { kInt8, kInt4, kFp16Storage };
 
 struct Candidate {

@@ -9,7 +9,7 @@
 namespace onnxquant::passes {
 
 // Quantizes the table [V, H] in blocks of --block-size along H. When an INT4 MatMul candidate's
-// weight [H, V] holds exactly the transposed table (a tied lm_head, decided by comparing the
+// weight [H, V] equals the transposed table (a tied lm_head, decided by comparing the
 // data), that MatMul becomes MatMulNBits reading the same packed data and scales, and its
 // candidate is marked done.
 void quantize_embedding_int4(const Candidate& candidate, std::vector<Candidate>& candidates, PassContext& context);

@@ -192,7 +192,7 @@ class FloatConverter {
     }
   }
 
-  // Why a float32 weight keeps its type; nothing when it is stored in the target type.
+  // Returns the reason a float32 weight keeps its type, or nothing when it is stored in the target type.
   std::optional<std::string> keep_reason(const graph::Weight& weight) const {
     if (weight.is_graph_input) return std::string("also a graph input, whose type the caller relies on");
     if (weight.is_graph_output) return std::string("also a graph output, whose type the caller relies on");

@@ -24,7 +24,7 @@ inline constexpr const char* kDefaultKeepFp32Ops[] = {
 // Converts float32 to `target` (TensorProto::FLOAT16 or BFLOAT16) in place:
 //  - FLOAT16: nodes whose operator accepts float16 compute in float16; other nodes stay float32
 //    with Casts around them. Weights are stored in float16.
-//  - BFLOAT16: weights are stored in bfloat16 and Cast to float32 where they are used; all
+//  - BFLOAT16: weights are stored in bfloat16 and Cast to float32 where they are used. All
 //    computation stays float32, because ONNX Runtime's CPU provider has almost no bfloat16 kernels.
 // Graph inputs and outputs keep float32 unless options.convert_io is set.
 void convert_float_model(onnx::ModelProto& model, const QuantizeOptions& options, int32_t target, Report& report);

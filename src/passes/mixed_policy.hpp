@@ -11,10 +11,10 @@
 
 namespace onnxquant::passes {
 
-// Moves INT4 candidates that no --override chose to INT8 when they are the model's output
-// projection (a MatMul whose result reaches a graph output without passing another MatMul, Gemm or
-// Conv), or when their measured INT4 SQNR is among the lowest, up to `options.sensitive_fraction`
-// of the INT4 candidates' elements.
+// Moves INT4 candidates that no --override chose to INT8 in two cases. The first is the model's
+// output projection: a MatMul whose result reaches a graph output without passing another MatMul,
+// Gemm or Conv. The second is a measured INT4 SQNR among the lowest, up to
+// `options.sensitive_fraction` of the INT4 candidates' elements.
 void apply_sensitive_policy(onnx::ModelProto& model, std::vector<Candidate>& candidates,
                             const QuantizeOptions& options, Report& report);
 
