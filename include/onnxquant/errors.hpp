@@ -14,6 +14,9 @@ enum class ExitCode : int {
   kInvalidModel = 3,
   kIoError = 4,
   kNotImplemented = 5,  // reserved for options that are recognized but not built yet
+  // compare, or quantize with evaluation: an accuracy gate (--max-kl, --min-cosine, --max-abs-error,
+  // --min-top1) failed. The report and the output are written before the process exits with it.
+  kAccuracyGateFailed = 6,
 };
 
 // An error the user can cause and fix: a bad option, a broken model, a file that cannot be read.

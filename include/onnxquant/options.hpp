@@ -36,7 +36,11 @@ struct PrecisionOverride {
 // output projection, in INT8.
 enum class MixedPolicy { kNone, kSensitive };
 
+// The rule that turns the observed activation values into a quantization range.
+enum class CalibrationMethod { kMinMax, kPercentile, kMse };
+
 inline constexpr int64_t kDefaultBlockSize = 32;
+inline constexpr double kDefaultCalibrationPercentile = 99.99;
 inline constexpr double kDefaultSensitiveFraction = 0.1;
 inline constexpr int64_t kDefaultMinElements = 1024;
 
@@ -67,11 +71,25 @@ struct QuantizeOptions {
   // FP16 and BF16: operator types and node names that keep computing in float32.
   std::vector<std::string> keep_fp32_ops;
   std::vector<std::string> keep_fp32_nodes;
+  // Threads that quantize, convert and measure one tensor; 0 uses every hardware thread. The
+  // output and the report, except its wall time, are the same for any count.
+  int threads = 0;
+  // `--calibration-data DIR`: calibration samples in the layout of `compare --inputs DIR`. With it,
+  // -p int8 also quantizes the activations that feed quantized MatMul, Gemm and Conv weights, and
+  // -p int4 weights the scale search by the importance of each input channel.
+  std::string calibration_data;
+  CalibrationMethod calibration_method = CalibrationMethod::kMinMax;
+  // kPercentile: the upper percentile kept (the lower one is 100 minus it), in (50, 100].
+  double calibration_percentile = kDefaultCalibrationPercentile;
 };
+
+// The largest --threads value.
+inline constexpr int kMaxThreads = 1024;
 
 const char* to_string(Precision precision);
 const char* to_string(ScaleSearch scale_search);
 const char* to_string(WeightFormat format);
+const char* to_string(CalibrationMethod method);
 // Whether the options search scales for their precision, resolving kAuto.
 bool searches_scales(const QuantizeOptions& options);
 

@@ -5,14 +5,21 @@
 #include <cstdint>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "onnxquant/evaluation.hpp"
 #include "onnxquant/options.hpp"
 
 namespace onnxquant {
 
 inline constexpr int kReportSchemaVersion = 1;
+
+// Tensors below this SQNR lose enough precision that model outputs often change visibly. INT4
+// weights typically reach about 20 dB, so their threshold is lower.
+inline constexpr double kLowSqnrDbInt8 = 20.0;
+inline constexpr double kLowSqnrDbInt4 = 14.0;
 
 struct TensorReport {
   std::string name;
@@ -57,6 +64,20 @@ struct SkippedTensor {
   std::string precision_source;
 };
 
+// One activation measured by --calibration-data, and its QuantizeLinear parameters under -p int8.
+struct ActivationReport {
+  std::string name;
+  std::vector<std::string> nodes;  // the nodes that read it quantized (-p int8)
+  uint64_t values = 0;             // finite values seen over all samples
+  uint64_t non_finite_values = 0;  // NaN and infinities, left out of the statistics
+  double observed_min = 0.0;
+  double observed_max = 0.0;
+  double range_min = 0.0;  // the range the calibration method chose
+  double range_max = 0.0;
+  float scale = 0.0f;      // 0 when the activation is not quantized (-p int4)
+  int32_t zero_point = 0;
+};
+
 struct Report {
   std::string input_path;
   std::string output_path;
@@ -70,6 +91,11 @@ struct Report {
   uint64_t model_bytes_before = 0;  // .onnx file plus its external data
   uint64_t model_bytes_after = 0;
   double wall_time_seconds = 0.0;
+  // Set when quantize was asked to evaluate: the input model against the quantized model.
+  std::optional<EvaluationReport> evaluation;
+  // --calibration-data: the samples read and the activations measured.
+  uint64_t calibration_samples = 0;
+  std::vector<ActivationReport> activations;
 };
 
 struct ReportSummary {
@@ -95,5 +121,13 @@ std::string report_to_json(const Report& report);
 // The report as a table for a terminal.
 std::string format_report_table(const Report& report);
 void write_report_json(const Report& report, const std::filesystem::path& path);
+
+// The report as one self-contained HTML page (docs/html-report.md): inline CSS and SVG charts, no
+// scripts, and nothing that a browser would fetch.
+std::string report_to_html(const Report& report);
+// Whether `path` names an HTML report: its extension is ".html" in any letter case.
+bool is_html_report_path(const std::filesystem::path& path);
+// The report in the format that `path` selects: HTML for ".html", JSON otherwise.
+std::string format_report_for_path(const Report& report, const std::filesystem::path& path);
 
 }  // namespace onnxquant

@@ -11,7 +11,9 @@
 #include "graph/node_order.hpp"
 #include "graph/opset.hpp"
 #include "graph/shape_inference_guard.hpp"
+#include "io/external_placeholders.hpp"
 #include "io/quoted_name.hpp"
+#include "io/tensor_store.hpp"
 #include "onnxquant/model.hpp"
 
 namespace onnxquant {
@@ -21,7 +23,8 @@ using io::quoted_name;
 
 class GraphChecker {
  public:
-  GraphChecker(const onnx::ModelProto& model, std::vector<std::string>& findings) : findings_(findings) {
+  GraphChecker(const onnx::ModelProto& model, const io::TensorStore& store, std::vector<std::string>& findings)
+      : store_(store), findings_(findings) {
     for (const auto& entry : model.opset_import()) {
       imported_domains_.insert(entry.domain() == "ai.onnx" ? std::string() : entry.domain());
     }
@@ -34,7 +37,7 @@ class GraphChecker {
     check_order(graph, where);
     for (const auto& node : graph.node()) {
       check_domain(node, where);
-      check::check_quantization_node(node, scope, where, findings_);
+      check::check_quantization_node(node, scope, store_, where, findings_);
       const std::string node_scope = where + "/" + (node.name().empty() ? node.op_type() : node.name());
       for (const auto& attribute : node.attribute()) {
         if (attribute.has_g()) visit(attribute.g(), node_scope + "/" + attribute.name(), &scope);
@@ -79,6 +82,7 @@ class GraphChecker {
                                     quoted_name(domain.empty() ? "ai.onnx" : domain)));
   }
 
+  const io::TensorStore& store_;
   std::vector<std::string>& findings_;
   std::set<std::string> imported_domains_;
 };
@@ -120,9 +124,15 @@ std::string one_line(std::string text) {
 }  // namespace
 
 std::vector<std::string> check_model_file(const std::filesystem::path& path) {
-  const Model model = load_model(path);
+  LoadOptions options;
+  options.external_data = ExternalDataLoading::kMap;
+  Model model = load_model(path, options);
+  model.store->read_small_tensors(model.proto);
   std::vector<std::string> findings;
-  GraphChecker(model.proto, findings).visit(model.proto.graph(), "main", nullptr);
+  GraphChecker(model.proto, *model.store, findings).visit(model.proto.graph(), "main", nullptr);
+  // The ONNX checker looks for external files relative to the working folder, so the external
+  // tensors that remain get placeholders. Shape inference reads the data of small tensors only.
+  const io::ExternalPlaceholders placeholders(model.proto);
   check_with_onnx(model.proto, findings);
   for (auto& finding : findings) finding = one_line(std::move(finding));
   return findings;

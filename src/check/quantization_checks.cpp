@@ -62,10 +62,11 @@ class NodeFindings {
 
 // Reports scale values that are NaN, infinite, or not allowed by `valid`.
 template <typename Valid>
-void check_scale_values(const onnx::TensorProto& scales, NodeFindings& out, const char* rule, Valid valid) {
+void check_scale_values(const onnx::TensorProto& scales, const io::TensorStore& store, NodeFindings& out, const char* rule,
+                        Valid valid) {
   std::vector<float> values;
   try {
-    values = io::read_float_values(scales);
+    values = io::read_float_values(scales, store);
   } catch (const ModelError& error) {
     out.add("cannot read its scales: {}", error.what());
     return;
@@ -92,10 +93,11 @@ void check_per_axis(const std::vector<int64_t>& x_dims, int64_t axis, uint64_t s
   }
 }
 
-void check_dequantize_linear(const onnx::NodeProto& node, const ScopeValues& scope, NodeFindings& out) {
+void check_dequantize_linear(const onnx::NodeProto& node, const ScopeValues& scope, const io::TensorStore& store,
+                             NodeFindings& out) {
   const onnx::TensorProto* scales = constant_input(node, kDequantizeInputScale, scope);
   if (scales == nullptr) return;
-  check_scale_values(*scales, out, "finite and positive", [](float value) { return value > 0.0f; });
+  check_scale_values(*scales, store, out, "finite and positive", [](float value) { return value > 0.0f; });
 
   const uint64_t scale_count = io::element_count(*scales);
   const std::optional<int64_t> axis = int_attribute(node, "axis");
@@ -150,7 +152,8 @@ uint64_t count_of(const std::vector<int64_t>& dims) {
 
 // GatherBlockQuantized with 2-D data quantized along axis 1: scales [rows, ceil(columns / block_size)],
 // finite and nonzero, where each data byte holds 8 / bits codes.
-void check_gather_block_quantized(const onnx::NodeProto& node, const ScopeValues& scope, NodeFindings& out) {
+void check_gather_block_quantized(const onnx::NodeProto& node, const ScopeValues& scope, const io::TensorStore& store,
+                                  NodeFindings& out) {
   const int64_t bits = int_attribute(node, "bits").value_or(4);
   const auto block_size = int_attribute(node, "block_size");
   if (!block_size || *block_size < 16 || (*block_size & (*block_size - 1)) != 0) {
@@ -170,10 +173,11 @@ void check_gather_block_quantized(const onnx::NodeProto& node, const ScopeValues
     out.add("scales have shape {} but data {} with block_size {} needs {}", io::format_shape(io::dims_of(*scales)),
             io::format_shape(*data), *block_size, io::format_shape(expected));
   }
-  check_scale_values(*scales, out, "finite and nonzero", [](float value) { return value != 0.0f; });
+  check_scale_values(*scales, store, out, "finite and nonzero", [](float value) { return value != 0.0f; });
 }
 
-void check_matmul_nbits(const onnx::NodeProto& node, const ScopeValues& scope, NodeFindings& out) {
+void check_matmul_nbits(const onnx::NodeProto& node, const ScopeValues& scope, const io::TensorStore& store,
+                        NodeFindings& out) {
   const auto attributes = nbits_attributes(node, out);
   if (!attributes) return;
   const int64_t blocks = (attributes->k + attributes->block_size - 1) / attributes->block_size;
@@ -194,7 +198,7 @@ void check_matmul_nbits(const onnx::NodeProto& node, const ScopeValues& scope, N
     if (io::element_count(*scales) != scale_count) {
       out.add("has {} scales but N x ceil(K / block_size) is {}", io::element_count(*scales), scale_count);
     }
-    check_scale_values(*scales, out, "finite and nonzero", [](float value) { return value != 0.0f; });
+    check_scale_values(*scales, store, out, "finite and nonzero", [](float value) { return value != 0.0f; });
   }
   if (const auto zero_points = input_dims(node, kNBitsInputZeroPoints, scope)) {
     const auto* stored = constant_input(node, kNBitsInputZeroPoints, scope);
@@ -210,14 +214,16 @@ void check_matmul_nbits(const onnx::NodeProto& node, const ScopeValues& scope, N
 
 }  // namespace
 
-void check_quantization_node(const onnx::NodeProto& node, const ScopeValues& scope, const std::string& where,
-                             std::vector<std::string>& findings) {
+void check_quantization_node(const onnx::NodeProto& node, const ScopeValues& scope, const io::TensorStore& store,
+                             const std::string& where, std::vector<std::string>& findings) {
   NodeFindings out(node, where, findings);
   const bool default_domain = node.domain().empty() || node.domain() == "ai.onnx";
-  if (default_domain && node.op_type() == "DequantizeLinear") check_dequantize_linear(node, scope, out);
-  if (node.domain() == graph::kMicrosoftDomain && node.op_type() == "MatMulNBits") check_matmul_nbits(node, scope, out);
+  if (default_domain && node.op_type() == "DequantizeLinear") check_dequantize_linear(node, scope, store, out);
+  if (node.domain() == graph::kMicrosoftDomain && node.op_type() == "MatMulNBits") {
+    check_matmul_nbits(node, scope, store, out);
+  }
   if (node.domain() == graph::kMicrosoftDomain && node.op_type() == "GatherBlockQuantized") {
-    check_gather_block_quantized(node, scope, out);
+    check_gather_block_quantized(node, scope, store, out);
   }
 }
 

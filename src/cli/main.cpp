@@ -1,4 +1,4 @@
-// The onnxquant command line: `inspect` and `quantize`.
+// The onnxquant command line: `inspect`, `check`, `quantize`, `compare` and `run`.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fmt/format.h>
@@ -8,10 +8,19 @@
 #include <spdlog/spdlog.h>
 #include <spdlog/version.h>
 #include <google/protobuf/stubs/common.h>
+#include <unistd.h>
 
+#include "cli/progress_display.hpp"
+#include "cli/status_line_sink.hpp"
+
+#include "cli/folder_commands.hpp"
+#include "cli/compare_command.hpp"
+#include "cli/evaluation_options.hpp"
+#include "cli/run_command.hpp"
 #include "onnxquant/check.hpp"
 #include "onnxquant/errors.hpp"
 #include "onnxquant/inspect.hpp"
+#include "onnxquant/model_folder.hpp"
 #include "onnxquant/quantize.hpp"
 #include "onnxquant/version.hpp"
 
@@ -34,19 +43,26 @@ struct QuantizeArguments {
   std::vector<std::string> overrides;
   std::string mixed = "none";
   std::string format;
+  std::string calibration_method = "minmax";
   bool no_table = false;
+  bool no_progress = false;
   onnxquant::QuantizeOptions options;
+  onnxquant::cli::EvaluationArguments evaluation;
 };
 
 int run_inspect(const InspectArguments& arguments) {
+  if (onnxquant::is_model_folder_path(arguments.model)) {
+    return onnxquant::cli::run_inspect_folder(arguments.model, arguments.json);
+  }
   onnxquant::LoadOptions load;
-  load.load_external_data = false;
+  load.external_data = onnxquant::ExternalDataLoading::kMap;
   onnxquant::Model model = onnxquant::load_model(arguments.model, load);
   std::cout << (arguments.json ? onnxquant::inspect_json(model) : onnxquant::inspect_text(model));
   return 0;
 }
 
-int run_quantize(QuantizeArguments& arguments) {
+// `status` is the terminal's status line, or null when standard error is not a terminal or -q is set.
+int run_quantize(QuantizeArguments& arguments, std::shared_ptr<onnxquant::cli::StatusLineSink> status) {
   static const std::map<std::string, onnxquant::Precision> kPrecisions = {
       {"int8", onnxquant::Precision::kInt8},
       {"int4", onnxquant::Precision::kInt4},
@@ -86,11 +102,27 @@ int run_quantize(QuantizeArguments& arguments) {
       {"dynamic", onnxquant::WeightFormat::kDynamic},
   };
   options.quantize.format = kFormats.at(arguments.format);
+  static const std::map<std::string, onnxquant::CalibrationMethod> kCalibrationMethods = {
+      {"minmax", onnxquant::CalibrationMethod::kMinMax},
+      {"percentile", onnxquant::CalibrationMethod::kPercentile},
+      {"mse", onnxquant::CalibrationMethod::kMse},
+  };
+  options.quantize.calibration_method = kCalibrationMethods.at(arguments.calibration_method);
 
   options.report_path = arguments.report;
+  options.evaluation = onnxquant::cli::evaluation_options(arguments.evaluation, true);
+  onnxquant::cli::ProgressDisplay progress(std::move(status));
+  if (!arguments.no_progress) {
+    options.progress = [&progress](const onnxquant::QuantizeProgress& state) { progress.update(state); };
+  }
+  if (onnxquant::is_model_folder_path(arguments.model)) {
+    return onnxquant::cli::run_quantize_folder(arguments.model, arguments.output, options, arguments.no_table);
+  }
   const onnxquant::Report report = onnxquant::quantize_file(arguments.model, arguments.output, options);
   if (!arguments.no_table) std::cout << onnxquant::format_report_table(report);
-  return 0;
+  if (!report.evaluation) return 0;
+  if (!arguments.no_table) std::cout << onnxquant::format_evaluation_table(*report.evaluation);
+  return onnxquant::cli::gate_exit_code(*report.evaluation);
 }
 
 // Prints every finding; exits with kInvalidModel when there is one.
@@ -114,8 +146,13 @@ std::string version_text() {
                      FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100);
 }
 
-void configure_logging(int verbosity, bool quiet) {
-  auto logger = spdlog::stderr_color_mt("onnxquant");
+// Returns the status line of standard error when it is a terminal, or null.
+std::shared_ptr<onnxquant::cli::StatusLineSink> configure_logging(int verbosity, bool quiet) {
+  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  std::shared_ptr<onnxquant::cli::StatusLineSink> status;
+  if (isatty(fileno(stderr)) == 1) status = std::make_shared<onnxquant::cli::StatusLineSink>(console, stderr);
+  auto logger = std::make_shared<spdlog::logger>(
+      "onnxquant", status ? std::static_pointer_cast<spdlog::sinks::sink>(status) : console);
   logger->set_pattern("%^[%l]%$ %v");
   spdlog::set_default_logger(logger);
   if (quiet) {
@@ -123,6 +160,7 @@ void configure_logging(int verbosity, bool quiet) {
   } else {
     spdlog::set_level(verbosity > 0 ? spdlog::level::debug : spdlog::level::info);
   }
+  return status;
 }
 
 }  // namespace
@@ -143,21 +181,40 @@ int main(int argc, char** argv) {
 
   InspectArguments inspect;
   auto* inspect_command = app.add_subcommand("inspect", "Describe a model: opsets, operators, inputs, outputs, weights");
-  inspect_command->add_option("model", inspect.model, "Path of the .onnx model")->required();
+  inspect_command->add_option("model", inspect.model, "Path of the .onnx model or of a GenAI model folder")->required();
   inspect_command->add_flag("--json", inspect.json, "Print JSON instead of text");
 
   std::string check_model;
   auto* check_command = app.add_subcommand("check", "Check a model's names, order and quantization parameters");
   check_command->add_option("model", check_model, "Path of the .onnx model")->required();
 
+  onnxquant::cli::RunArguments run;
+  auto* run_command = app.add_subcommand("run", "Evaluate a model with the built-in reference evaluator");
+  run_command->add_option("model", run.model, "Path of the .onnx model")->required();
+  run_command->add_option("inputs", run.inputs,
+                          "Input tensors as serialized onnx.TensorProto files; a named tensor feeds the input of "
+                          "that name, unnamed ones feed the rest in graph order");
+  run_command->add_option("-o,--output-dir", run.output_dir, "Write each output i to this folder as output_<i>.pb");
+  run_command->add_option("--threads", run.threads, "Threads, counting the main one; 0 for one per hardware thread")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  run_command->add_option("--repeat", run.repeat, "Run this many more times and print the median and best run time")
+      ->check(CLI::NonNegativeNumber);
+
   QuantizeArguments quantize;
   auto* quantize_command = app.add_subcommand("quantize", "Quantize the weights of a model");
-  quantize_command->add_option("model", quantize.model, "Path of the input .onnx model")->required();
-  quantize_command->add_option("-o,--output", quantize.output, "Path of the output .onnx model")->required();
+  quantize_command
+      ->add_option("model", quantize.model, "Path of the input .onnx model, or of a GenAI model folder (genai_config.json)")
+      ->required();
+  quantize_command
+      ->add_option("-o,--output", quantize.output,
+                   "Path of the output .onnx model, or a new or empty folder for a folder input")
+      ->required();
   quantize_command->add_option("-p,--precision", quantize.precision, "Target precision: int8, int4, fp16, bf16 or fp32")
       ->required()
       ->transform(CLI::IsMember({"int8", "int4", "fp16", "bf16", "fp32"}, CLI::ignore_case));
-  quantize_command->add_option("--report", quantize.report, "Write the accuracy report as JSON to this file");
+  quantize_command->add_option("--report", quantize.report,
+                               "Write the accuracy report to this file: an HTML page for .html, JSON otherwise");
   quantize_command->add_flag("--per-channel", quantize.options.per_channel,
                              "INT8: one scale per output channel instead of one per tensor");
   quantize_command->add_flag("--asymmetric", quantize.options.asymmetric,
@@ -224,7 +281,30 @@ int main(int argc, char** argv) {
       ->expected(1)
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  quantize_command
+      ->add_option("--threads", quantize.options.threads,
+                   "Threads that quantize, convert and measure each tensor; 0 uses every hardware thread")
+      ->check(CLI::Range(0, onnxquant::kMaxThreads))
+      ->capture_default_str();
   quantize_command->add_flag("--no-table", quantize.no_table, "Do not print the report table");
+  quantize_command->add_flag("--no-progress", quantize.no_progress,
+                             "Show no progress bar on a terminal and log no progress lines otherwise");
+  quantize_command->add_option("--calibration-data", quantize.options.calibration_data,
+                               "Folder of calibration samples (the layout of compare --inputs DIR): INT8 also "
+                               "quantizes activations, INT4 weights its scale search by input-channel importance");
+  auto* calibration_method = quantize_command
+      ->add_option("--calibration-method", quantize.calibration_method,
+                   "Activation ranges: minmax, percentile (--calibration-percentile) or mse (least squared error)")
+      ->check(CLI::IsMember({"minmax", "percentile", "mse"}))
+      ->capture_default_str();
+  auto* calibration_percentile = quantize_command
+      ->add_option("--calibration-percentile", quantize.options.calibration_percentile,
+                   "--calibration-method percentile: the upper percentile kept, above 50 and at most 100")
+      ->capture_default_str();
+  onnxquant::cli::add_evaluation_options(*quantize_command, quantize.evaluation, true);
+
+  onnxquant::cli::CompareArguments compare;
+  auto* compare_command = onnxquant::cli::add_compare_command(app, compare);
 
   try {
     app.parse(argc, argv);
@@ -237,7 +317,7 @@ int main(int argc, char** argv) {
     return static_cast<int>(ExitCode::kUsageError);
   }
 
-  configure_logging(verbosity, quiet);
+  const std::shared_ptr<onnxquant::cli::StatusLineSink> status_line = configure_logging(verbosity, quiet);
   const bool block_format = quantize.precision == "int4" || quantize.format == "matmulnbits";
   if (*quantize_command && !block_format && (block_size->count() > 0 || accuracy_level->count() > 0)) {
     spdlog::error("--block-size and --accuracy-level apply to -p int4 and to --format matmulnbits only");
@@ -253,11 +333,16 @@ int main(int argc, char** argv) {
         {quantize_embeddings, integer_run},
         {scale_search, integer_run},
         {sensitive_fraction, quantize.mixed == "sensitive"},
+        {calibration_method, !quantize.options.calibration_data.empty()},
+        {calibration_percentile, quantize.calibration_method == "percentile"},
     };
     for (const auto& [option, allowed] : applicable) {
       if (option->count() > 0 && !allowed) {
         spdlog::error("{} does not apply to -p {}{}", option->get_name(), quantize.precision,
-                      option == sensitive_fraction ? " without --mixed sensitive" : "");
+                      option == sensitive_fraction       ? " without --mixed sensitive"
+                      : option == calibration_method     ? " without --calibration-data"
+                      : option == calibration_percentile ? " without --calibration-method percentile"
+                                                         : "");
         return static_cast<int>(ExitCode::kUsageError);
       }
     }
@@ -265,7 +350,9 @@ int main(int argc, char** argv) {
   try {
     if (*inspect_command) return run_inspect(inspect);
     if (*check_command) return run_check(check_model);
-    return run_quantize(quantize);
+    if (*compare_command) return onnxquant::cli::run_compare(compare);
+    if (*run_command) return onnxquant::cli::run_model(run);
+    return run_quantize(quantize, quiet ? nullptr : status_line);
   } catch (const onnxquant::Error& error) {
     spdlog::error("{}", error.what());
     return static_cast<int>(error.code());

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <queue>
 #include <unordered_map>
 
 #include "io/quoted_name.hpp"
@@ -31,6 +32,19 @@ void collect_outer_reads(const onnx::GraphProto& graph, std::unordered_set<std::
     for (const auto& name : outer_values_read(node)) add(name);
   }
   for (const auto& output : graph.output()) add(output.name());
+}
+
+// For each node, the nodes that read its outputs, and the number of nodes it depends on.
+std::pair<std::vector<std::vector<int>>, std::vector<size_t>> count_readers(
+    const std::vector<std::vector<int>>& dependencies) {
+  const size_t count = dependencies.size();
+  std::vector<std::vector<int>> readers(count);
+  std::vector<size_t> pending(count);
+  for (size_t i = 0; i < count; ++i) {
+    pending[i] = dependencies[i].size();
+    for (int producer : dependencies[i]) readers[static_cast<size_t>(producer)].push_back(static_cast<int>(i));
+  }
+  return {std::move(readers), std::move(pending)};
 }
 
 }  // namespace
@@ -71,12 +85,10 @@ std::vector<int> find_cycle(const std::vector<std::vector<int>>& dependencies) {
   // Kahn's algorithm: a node is done once every node it depends on is done. The nodes left over
   // lie on a cycle or depend on one.
   const size_t count = dependencies.size();
-  std::vector<std::vector<int>> readers(count);
-  std::vector<size_t> pending(count);
-  for (size_t i = 0; i < count; ++i) {
-    pending[i] = dependencies[i].size();
-    for (int producer : dependencies[i]) readers[static_cast<size_t>(producer)].push_back(static_cast<int>(i));
-  }
+  // Named variables rather than a structured binding: clang 14 cannot capture bindings in lambdas.
+  auto counts = count_readers(dependencies);
+  std::vector<std::vector<int>>& readers = counts.first;
+  std::vector<size_t>& pending = counts.second;
   std::vector<int> ready;
   for (size_t i = 0; i < count; ++i) {
     if (pending[i] == 0) ready.push_back(static_cast<int>(i));
@@ -109,6 +121,30 @@ std::vector<int> find_cycle(const std::vector<std::vector<int>>& dependencies) {
   std::vector<int> cycle(path.begin() + position[static_cast<size_t>(node)], path.end());
   std::reverse(cycle.begin(), cycle.end());
   return cycle;
+}
+
+std::vector<int> topological_order(const std::vector<std::vector<int>>& dependencies) {
+  const size_t count = dependencies.size();
+  // Named variables rather than a structured binding: clang 14 cannot capture bindings in lambdas.
+  auto counts = count_readers(dependencies);
+  std::vector<std::vector<int>>& readers = counts.first;
+  std::vector<size_t>& pending = counts.second;
+  std::priority_queue<int, std::vector<int>, std::greater<>> ready;
+  for (size_t i = 0; i < count; ++i) {
+    if (pending[i] == 0) ready.push(static_cast<int>(i));
+  }
+  std::vector<int> order;
+  order.reserve(count);
+  while (!ready.empty()) {
+    const int node = ready.top();
+    ready.pop();
+    order.push_back(node);
+    for (int reader : readers[static_cast<size_t>(node)]) {
+      if (--pending[static_cast<size_t>(reader)] == 0) ready.push(reader);
+    }
+  }
+  if (order.size() != count) return {};
+  return order;
 }
 
 OrderViolation first_order_violation(const std::vector<std::vector<int>>& dependencies) {

@@ -22,6 +22,11 @@ std::vector<std::vector<int>> node_dependencies(const onnx::GraphProto& graph);
 // have no cycle. A node that reads its own output is a cycle of one node.
 std::vector<int> find_cycle(const std::vector<std::vector<int>>& dependencies);
 
+// Node indices in an order where every node comes after the nodes it depends on, preferring the
+// lowest index among the ready nodes, so that nodes already in topological order keep their order.
+// Returns an empty list when the dependencies have a cycle.
+std::vector<int> topological_order(const std::vector<std::vector<int>>& dependencies);
+
 struct OrderViolation {
   int reader = -1;    // the node that reads the value
   int producer = -1;  // the node at the same or a later position that produces it

@@ -1,6 +1,7 @@
 #include "graph/opset.hpp"
 
 #include "graph/shape_inference_guard.hpp"
+#include "io/external_placeholders.hpp"
 
 #include <onnx/defs/schema.h>
 #include <onnx/shape_inference/implementation.h>
@@ -32,6 +33,8 @@ void add_opset_import(onnx::ModelProto& model, const std::string& domain, int64_
 
 bool convert_opset(onnx::ModelProto& model, int64_t target, std::string& error) {
   if (!safe_for_shape_inference(model, error)) return false;
+  // The converter drops external data references, so they travel as placeholders.
+  const io::ExternalPlaceholders placeholders(model);
   try {
     // Some adapters (Softmax 12 to 13, for example) need input shapes, so infer them first and
     // drop the inferred value_info entries afterwards.
@@ -45,9 +48,11 @@ bool convert_opset(onnx::ModelProto& model, int64_t target, std::string& error) 
     for (int i = value_info->size() - 1; i >= 0; --i) {
       if (original_value_info.count(value_info->Get(i).name()) == 0) value_info->DeleteSubrange(i, 1);
     }
+    placeholders.restore(converted);
     model = std::move(converted);
     return true;
   } catch (const std::exception& exception) {
+    placeholders.restore(model);
     // Converter messages start with the source location of a failed assertion; keep the reason.
     error = exception.what();
     const auto reason = error.rfind("failed: ");

@@ -1,8 +1,6 @@
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <map>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -17,6 +15,7 @@
 #include "io/external_data.hpp"
 #include "io/quoted_name.hpp"
 #include "io/tensor_data.hpp"
+#include "io/tensor_store.hpp"
 #include "io/tensor_validation.hpp"
 #include "onnxquant/errors.hpp"
 #include "onnxquant/model.hpp"
@@ -48,62 +47,6 @@ std::string read_model_file(const fs::path& path) {
   return bytes;
 }
 
-// Reads every externally stored tensor into raw_data.
-class ExternalDataReader {
- public:
-  explicit ExternalDataReader(Model& model) : model_(model), folder_(model.path.parent_path()) {}
-
-  void load(onnx::TensorProto& tensor) {
-    const io::ExternalDataLocation location = io::parse_external_data(tensor);
-    OpenFile& file = open(location.location);
-
-    const uint64_t expected = io::tensor_bytes(tensor);
-    const uint64_t length = location.has_length ? location.length : expected;
-    if (location.offset > file.size || length > file.size - location.offset) {
-      throw ModelError(fmt::format("tensor {}: external data offset {} + length {} passes the end of {} ({} bytes)",
-                                   io::quoted_name(tensor.name()), location.offset, length,
-                                   io::quoted_name(location.location), file.size));
-    }
-    if (io::element_size(tensor.data_type()) != 0 && length != expected) {
-      throw ModelError(fmt::format("tensor {}: external data length {} does not match its shape, which needs {} bytes",
-                                   io::quoted_name(tensor.name()), length, expected));
-    }
-
-    std::string bytes(length, '\0');
-    file.stream.seekg(static_cast<std::streamoff>(location.offset));
-    file.stream.read(bytes.data(), static_cast<std::streamsize>(length));
-    if (!file.stream) throw IoError(fmt::format("cannot read external data of tensor {}", io::quoted_name(tensor.name())));
-
-    tensor.clear_external_data();
-    tensor.clear_data_location();
-    tensor.set_raw_data(std::move(bytes));
-  }
-
- private:
-  struct OpenFile {
-    std::ifstream stream;
-    uint64_t size = 0;
-  };
-
-  OpenFile& open(const std::string& location) {
-    const fs::path resolved = io::resolve_external_file(folder_, location);
-    auto it = files_.find(resolved);
-    if (it != files_.end()) return it->second;
-
-    OpenFile file;
-    file.stream.open(resolved, std::ios::binary);
-    if (!file.stream) throw IoError(fmt::format("cannot open external data file '{}'", resolved.string()));
-    file.size = fs::file_size(resolved);
-    model_.external_files.push_back(resolved);
-    model_.total_bytes += file.size;
-    return files_.emplace(resolved, std::move(file)).first->second;
-  }
-
-  Model& model_;
-  fs::path folder_;
-  std::map<fs::path, OpenFile> files_;
-};
-
 // Protobuf nesting that parsing accepts. Each subgraph level adds three messages (NodeProto,
 // AttributeProto, GraphProto), so this admits graph::kMaxSubgraphDepth levels with room for nested
 // types; deeper files fail to parse.
@@ -128,23 +71,17 @@ onnx::ModelProto parse_model(const std::string& bytes, const fs::path& path) {
   return proto;
 }
 
-void load_or_locate_external_data(Model& model, const LoadOptions& options) {
-  const fs::path folder = model.path.parent_path();
-  if (options.load_external_data) {
-    ExternalDataReader reader(model);
-    graph::for_each_tensor(*model.proto.mutable_graph(), [&](onnx::TensorProto& tensor) {
-      if (io::is_external(tensor)) reader.load(tensor);
-    });
-    return;
-  }
+// Opens and checks the files of every external tensor. With ExternalDataLoading::kRead the data
+// is read into raw_data at once; otherwise it stays in the files until a pass maps it.
+void open_external_data(Model& model, const LoadOptions& options) {
+  io::TensorStore& store = *model.store;
   graph::for_each_tensor(*model.proto.mutable_graph(), [&](onnx::TensorProto& tensor) {
     if (!io::is_external(tensor)) return;
-    const fs::path resolved = io::resolve_external_file(folder, io::parse_external_data(tensor).location);
-    if (std::find(model.external_files.begin(), model.external_files.end(), resolved) == model.external_files.end()) {
-      model.external_files.push_back(resolved);
-      model.total_bytes += fs::file_size(resolved);
-    }
+    store.add_input(tensor);
+    if (options.external_data == ExternalDataLoading::kRead) store.read_into_memory(tensor);
   });
+  model.external_files = store.input_files();
+  model.total_bytes += store.input_file_bytes();
 }
 
 }  // namespace
@@ -154,10 +91,11 @@ Model load_model_from_bytes(const std::string& bytes, const fs::path& path, cons
   model.path = path;
   model.total_bytes = bytes.size();
   model.proto = parse_model(bytes, path);
+  model.store = std::make_shared<io::TensorStore>(path.parent_path().empty() ? fs::path(".") : path.parent_path());
   // The structure is checked first: its depth limit bounds the recursion of every later walk, and
   // a broken graph is rejected before any external data is read.
   graph::validate_structure(model.proto);
-  load_or_locate_external_data(model, options);
+  open_external_data(model, options);
   graph::for_each_tensor(*model.proto.mutable_graph(), [](const onnx::TensorProto& tensor) {
     io::validate_tensor(tensor);
   });
@@ -176,45 +114,36 @@ fs::path external_data_path_for(const fs::path& output) {
 
 namespace {
 
-constexpr uint64_t kExternalDataAlignment = 64;
-
-// Converts float_data to raw_data so that the bytes can move to the external data file.
-bool ensure_raw_data(onnx::TensorProto& tensor) {
-  if (tensor.has_raw_data()) return true;
-  if (tensor.data_type() == onnx::TensorProto::FLOAT && tensor.float_data_size() > 0) {
-    const auto& values = tensor.float_data();
-    tensor.set_raw_data(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
-    tensor.clear_float_data();
-    return true;
-  }
-  return false;
+// Bytes of the external data that the tensors of `model` refer to.
+uint64_t external_tensor_bytes(onnx::ModelProto& model) {
+  uint64_t total = 0;
+  graph::for_each_tensor(*model.mutable_graph(), [&](onnx::TensorProto& tensor) {
+    if (!io::is_external(tensor)) return;
+    const io::ExternalDataLocation location = io::parse_external_data(tensor);
+    total += location.has_length ? location.length : io::tensor_bytes(tensor);
+  });
+  return total;
 }
 
-uint64_t write_external_data(onnx::ModelProto& model, io::AtomicFile& data_file, const std::string& location) {
-  uint64_t offset = 0;
-  // NOTE: only initializers move to external data; Constant-node tensors stay inline.
+// Points every tensor that belongs in the output's external data file there: initializers of at
+// least kExternalDataThresholdBytes, and tensors of any kind that the input stored externally
+// (smaller ones of those become inline). Tensors that passes already moved there stay.
+void gather_external_data(onnx::ModelProto& model, io::TensorStore& store) {
   graph::for_each_graph(*model.mutable_graph(), "main", [&](onnx::GraphProto& graph, const std::string&) {
-    for (auto& tensor : *graph.mutable_initializer()) {
-      if (!ensure_raw_data(tensor) || tensor.raw_data().size() < kExternalDataThresholdBytes) continue;
-      const uint64_t padding = (kExternalDataAlignment - offset % kExternalDataAlignment) % kExternalDataAlignment;
-      data_file.write(std::string(padding, '\0'));
-      offset += padding;
-      data_file.write(tensor.raw_data());
-
-      tensor.set_data_location(onnx::TensorProto::EXTERNAL);
-      auto add_entry = [&](const std::string& key, const std::string& value) {
-        auto* entry = tensor.add_external_data();
-        entry->set_key(key);
-        entry->set_value(value);
-      };
-      add_entry("location", location);
-      add_entry("offset", std::to_string(offset));
-      add_entry("length", std::to_string(tensor.raw_data().size()));
-      offset += tensor.raw_data().size();
-      tensor.clear_raw_data();
+    for (auto& tensor : *graph.mutable_initializer()) store.move_to_output(tensor);
+  });
+  graph::for_each_tensor(*model.mutable_graph(), [&](onnx::TensorProto& tensor) {
+    if (!io::is_external(tensor) || store.is_in_output(tensor)) return;
+    const io::ExternalDataLocation location = io::parse_external_data(tensor);
+    const uint64_t length = location.has_length ? location.length : io::tensor_bytes(tensor);
+    if (length < kExternalDataThresholdBytes) {
+      store.read_into_memory(tensor);
+    } else {
+      store.copy_to_output(tensor);
     }
   });
-  return offset;
+  graph::for_each_tensor(*model.mutable_graph(),
+                         [&](onnx::TensorProto& tensor) { store.name_output_location(tensor); });
 }
 
 // Serializes `model` into the file, with the system's reason when a write fails (a full disk).
@@ -227,32 +156,44 @@ void write_model_file(const onnx::ModelProto& model, io::AtomicFile& file) {
   }
 }
 
-}  // namespace
-
-SaveResult save_model(onnx::ModelProto& model, const fs::path& output, const SaveOptions& options) {
-  const uint64_t inline_bytes = model.ByteSizeLong();
-  bool external = false;
+bool saves_external_data(onnx::ModelProto& model, const io::TensorStore& store, const SaveOptions& options) {
   switch (options.external_data) {
-    case ExternalDataMode::kAlways: external = true; break;
-    case ExternalDataMode::kNever: external = false; break;
-    case ExternalDataMode::kAuto: external = options.input_had_external_data || inline_bytes > kProtobufLimitBytes; break;
+    case ExternalDataMode::kAlways: return true;
+    case ExternalDataMode::kNever: return false;
+    case ExternalDataMode::kAuto: break;
   }
-  if (!external && inline_bytes > kProtobufLimitBytes) {
+  if (options.input_had_external_data || !store.input_files().empty() || store.has_output()) return true;
+  return model.ByteSizeLong() > kProtobufLimitBytes;
+}
+
+// Reads all external data into the model, for an output without external data.
+void read_external_data(onnx::ModelProto& model, const io::TensorStore& store) {
+  const uint64_t inline_bytes = model.ByteSizeLong() + external_tensor_bytes(model);
+  if (inline_bytes > kProtobufLimitBytes) {
     throw UsageError(fmt::format("the output model is {} bytes, above protobuf's 2 GiB limit; use --external-data "
                                  "auto or always",
                                  inline_bytes));
   }
+  graph::for_each_tensor(*model.mutable_graph(), [&](onnx::TensorProto& tensor) { store.read_into_memory(tensor); });
+}
 
+SaveResult save_with_store(onnx::ModelProto& model, io::TensorStore& store, const fs::path& output,
+                           const SaveOptions& options) {
+  const bool external = saves_external_data(model, store, options);
   SaveResult result;
-  std::unique_ptr<io::AtomicFile> data_file;
   if (external) {
     result.external_data_path = external_data_path_for(output);
-    data_file = std::make_unique<io::AtomicFile>(result.external_data_path);
-    result.external_data_bytes =
-        write_external_data(model, *data_file, result.external_data_path.filename().string());
+    if (!store.has_output()) store.open_output(result.external_data_path);
+    if (store.output_path() != result.external_data_path) {
+      throw std::logic_error("the external data file was opened for another output");
+    }
+    gather_external_data(model, store);
+    result.external_data_bytes = store.output_bytes();
     if (model.ByteSizeLong() > kProtobufLimitBytes) {
       throw ModelError("the model is above protobuf's 2 GiB limit even with its initializers in external data");
     }
+  } else {
+    read_external_data(model, store);
   }
 
   io::AtomicFile model_file(output);
@@ -260,11 +201,22 @@ SaveResult save_model(onnx::ModelProto& model, const fs::path& output, const Sav
   result.model_bytes = model.ByteSizeLong();
   if (options.before_commit) options.before_commit(result);
   // The data file goes into place first, so the model never refers to a missing file.
-  if (data_file) data_file->commit();
+  if (external) store.commit_output();
   model_file.commit();
   spdlog::debug("wrote {} ({} bytes{})", output.string(), result.model_bytes,
                 external ? fmt::format(", external data {} bytes", result.external_data_bytes) : "");
   return result;
+}
+
+}  // namespace
+
+SaveResult save_model(onnx::ModelProto& model, const fs::path& output, const SaveOptions& options) {
+  io::TensorStore inline_only;
+  return save_with_store(model, inline_only, output, options);
+}
+
+SaveResult save_model(Model& model, const fs::path& output, const SaveOptions& options) {
+  return save_with_store(model.proto, *model.store, output, options);
 }
 
 }  // namespace onnxquant

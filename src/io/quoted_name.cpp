@@ -3,10 +3,7 @@
 #include <fmt/format.h>
 
 namespace onnxquant::io {
-namespace {
 
-// Length of the valid UTF-8 sequence that starts at `text[0]`, or 0 when it is not one.
-// Overlong forms, surrogates and code points above U+10FFFF are invalid (RFC 3629).
 size_t utf8_sequence_length(std::string_view text) {
   const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
   const unsigned char lead = byte(0);
@@ -32,8 +29,6 @@ size_t utf8_sequence_length(std::string_view text) {
   }
   return length;
 }
-
-}  // namespace
 
 std::string quoted_name(std::string_view name) {
   std::string result = "'";

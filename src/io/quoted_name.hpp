@@ -16,4 +16,8 @@ inline constexpr size_t kMaxNameBytesInMessage = 120;
 // length, for example 'aaaa...' (5000 bytes).
 std::string quoted_name(std::string_view name);
 
+// Length of the valid UTF-8 sequence that starts at `text[0]`, or 0 when it is not one.
+// Overlong forms, surrogates and code points above U+10FFFF are invalid (RFC 3629).
+size_t utf8_sequence_length(std::string_view text);
+
 }  // namespace onnxquant::io

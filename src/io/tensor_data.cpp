@@ -5,6 +5,7 @@
 
 #include "io/external_data.hpp"
 #include "io/quoted_name.hpp"
+#include "io/tensor_store.hpp"
 #include "kernels/float16.hpp"
 #include "onnxquant/errors.hpp"
 
@@ -95,8 +96,8 @@ namespace {
 }
 
 template <typename Stored, typename Convert>
-std::vector<float> convert_raw(const TensorProto& tensor, uint64_t count, Convert convert) {
-  const std::string& raw = tensor.raw_data();
+std::vector<float> convert_raw(const TensorProto& tensor, std::span<const uint8_t> raw, uint64_t count,
+                               Convert convert) {
   if (raw.size() != count * sizeof(Stored)) throw_size_mismatch(tensor, count, raw.size() / sizeof(Stored));
   std::vector<float> values(count);
   for (uint64_t i = 0; i < count; ++i) {
@@ -107,28 +108,23 @@ std::vector<float> convert_raw(const TensorProto& tensor, uint64_t count, Conver
   return values;
 }
 
-}  // namespace
-
-std::vector<float> read_float_values(const TensorProto& tensor) {
-  if (is_external(tensor)) {
-    throw ModelError(fmt::format("tensor {} is stored externally and was not loaded", quoted_name(tensor.name())));
-  }
+// Converts a tensor whose data is `raw` (raw_data or an external range) or a typed field.
+std::vector<float> convert_values(const TensorProto& tensor, bool has_raw, std::span<const uint8_t> raw) {
   const uint64_t count = element_count(tensor);
-  const bool raw = tensor.has_raw_data();
   switch (tensor.data_type()) {
     case TensorProto::FLOAT:
-      if (raw) return convert_raw<float>(tensor, count, [](float x) { return x; });
+      if (has_raw) return convert_raw<float>(tensor, raw, count, [](float x) { return x; });
       if (static_cast<uint64_t>(tensor.float_data_size()) != count) throw_size_mismatch(tensor, count, tensor.float_data_size());
       return {tensor.float_data().begin(), tensor.float_data().end()};
     case TensorProto::DOUBLE:
-      if (raw) return convert_raw<double>(tensor, count, [](double x) { return static_cast<float>(x); });
+      if (has_raw) return convert_raw<double>(tensor, raw, count, [](double x) { return static_cast<float>(x); });
       if (static_cast<uint64_t>(tensor.double_data_size()) != count) throw_size_mismatch(tensor, count, tensor.double_data_size());
       return {tensor.double_data().begin(), tensor.double_data().end()};
     case TensorProto::FLOAT16:
     case TensorProto::BFLOAT16: {
       const bool half = tensor.data_type() == TensorProto::FLOAT16;
       auto convert = [half](uint16_t bits) { return half ? kernels::half_to_float(bits) : kernels::bfloat16_to_float(bits); };
-      if (raw) return convert_raw<uint16_t>(tensor, count, convert);
+      if (has_raw) return convert_raw<uint16_t>(tensor, raw, count, convert);
       // Without raw_data, 16-bit floats are stored one per int32_data entry.
       if (static_cast<uint64_t>(tensor.int32_data_size()) != count) throw_size_mismatch(tensor, count, tensor.int32_data_size());
       std::vector<float> values(count);
@@ -139,6 +135,31 @@ std::vector<float> read_float_values(const TensorProto& tensor) {
       throw ModelError(fmt::format("tensor {} has type {}, not a float type", quoted_name(tensor.name()),
                                    dtype_name(tensor.data_type())));
   }
+}
+
+}  // namespace
+
+std::vector<float> read_float_values(const TensorProto& tensor) {
+  if (is_external(tensor)) {
+    throw ModelError(fmt::format("tensor {} is stored externally and was not loaded", quoted_name(tensor.name())));
+  }
+  const std::string& raw = tensor.raw_data();
+  return convert_values(tensor, tensor.has_raw_data(), {reinterpret_cast<const uint8_t*>(raw.data()), raw.size()});
+}
+
+std::vector<float> read_float_values(const TensorProto& tensor, const TensorStore& store) {
+  if (!is_external(tensor)) return read_float_values(tensor);
+  const TensorBytes bytes = store.bytes(tensor);
+  return convert_values(tensor, true, bytes.span());
+}
+
+void set_raw_data(TensorProto& tensor, std::span<const uint8_t> bytes) {
+  tensor.clear_float_data();
+  tensor.clear_int32_data();
+  tensor.clear_double_data();
+  tensor.clear_external_data();
+  tensor.clear_data_location();
+  tensor.set_raw_data(bytes.data(), bytes.size());
 }
 
 TensorProto make_tensor(const std::string& name, int32_t data_type, const std::vector<int64_t>& dims,

@@ -4,40 +4,22 @@
 #include <cassert>
 #include <cmath>
 
+#include "kernels/minmax_params.hpp"
 #include "kernels/scale_search.hpp"
 
 namespace onnxquant::kernels {
 namespace {
 
-constexpr CodeRange kInt4Range{-8, 7};
-constexpr CodeRange kUint4Range{0, 15};
-
-float store_float32(float scale) { return store_scale(scale, ScaleType::kFloat32); }
-float store_float16(float scale) { return store_scale(scale, ScaleType::kFloat16); }
-
 ScaleChoice choose_minmax(std::span<const float> block, bool symmetric, ScaleType scale_type) {
   float min = 0.0f;
   float max = 0.0f;
-  for (float x : block) {
-    if (!std::isfinite(x)) continue;
-    min = std::min(min, x);
-    max = std::max(max, x);
-  }
-  if (symmetric) {
-    // Positive scale that keeps min >= -8 * scale and max <= 7 * scale.
-    const double scale = std::max(-static_cast<double>(min) / -kInt4Range.min, static_cast<double>(max) / kInt4Range.max);
-    if (scale == 0.0) return {store_scale(1.0f, scale_type), 0};
-    return {store_scale(static_cast<float>(scale), scale_type), 0};
-  }
-
-  const double span = static_cast<double>(max) - static_cast<double>(min);
-  if (span == 0.0) return {store_scale(1.0f, scale_type), 0};
-  const float scale = store_scale(static_cast<float>(span / kUint4Range.max), scale_type);
-  const double zero_point = std::nearbyint(-static_cast<double>(min) / scale);
-  return {scale, static_cast<int32_t>(std::clamp(zero_point, 0.0, static_cast<double>(kUint4Range.max)))};
+  finite_range(block, min, max);
+  return axis_block_params(min, max, symmetric, scale_type);
 }
 
 }  // namespace
+
+namespace reference {
 
 AxisBlockQuantized quantize_axis_blocks_4bit(std::span<const float> weight, int64_t k, int64_t n, int64_t block_size,
                                              bool symmetric, ScaleType scale_type, bool search_scales) {
@@ -53,7 +35,7 @@ AxisBlockQuantized quantize_axis_blocks_4bit(std::span<const float> weight, int6
   result.codes.resize(static_cast<size_t>(k * n));
   result.scales.resize(static_cast<size_t>(result.blocks * n));
   if (!symmetric) result.zero_points.resize(static_cast<size_t>(result.blocks * n));
-  const CodeRange range = symmetric ? kInt4Range : kUint4Range;
+  const CodeRange range = symmetric ? kInt4CodeRange : kUint4CodeRange;
 
   std::vector<float> block(static_cast<size_t>(block_size));
   for (int64_t b = 0; b < result.blocks; ++b) {
@@ -65,9 +47,8 @@ AxisBlockQuantized quantize_axis_blocks_4bit(std::span<const float> weight, int6
 
       ScaleChoice choice = choose_minmax(values, symmetric, scale_type);
       if (search_scales) {
-        const ScaleChoice searched = search_scale(values, range, choice, symmetric,
-                                                  scale_type == ScaleType::kFloat16 ? store_float16 : store_float32,
-                                                  /*allow_sign_flip=*/false);
+        const ScaleChoice searched = reference::search_scale(values, range, choice, symmetric, store_for(scale_type),
+                                                             /*allow_sign_flip=*/false);
         // DequantizeLinear scales stay positive; a fit that is not keeps the min/max choice.
         if (searched.scale > 0.0f) choice = searched;
       }
@@ -106,4 +87,5 @@ std::vector<uint8_t> pack_4bit(std::span<const int8_t> codes) {
   return packed;
 }
 
+}  // namespace reference
 }  // namespace onnxquant::kernels

@@ -6,7 +6,9 @@
 #include <cmath>
 
 #include "kernels/float16.hpp"
+#include "kernels/minmax_params.hpp"
 #include "kernels/scale_search.hpp"
+#include "kernels/weighted_scale_search.hpp"
 
 namespace onnxquant::kernels {
 namespace {
@@ -14,9 +16,6 @@ namespace {
 // The smallest positive float16 subnormal, 2^-24, and the largest finite float16.
 constexpr float kMinHalfScale = 5.9604645e-8f;
 constexpr float kMaxHalfScale = 65504.0f;
-
-float store_float32_scale(float scale) { return store_scale(scale, ScaleType::kFloat32); }
-float store_float16_scale(float scale) { return store_scale(scale, ScaleType::kFloat16); }
 
 int32_t max_code(int64_t bits) { return (1 << bits) - 1; }
 int32_t symmetric_zero_point(int64_t bits) { return 1 << (bits - 1); }
@@ -27,35 +26,19 @@ int32_t quantize_code(float value, float scale, int32_t zero_point, int32_t code
   return static_cast<int32_t>(std::clamp(shifted, 0.0f, static_cast<float>(code_max)));
 }
 
-struct BlockParams {
-  float scale;
-  int32_t zero_point;
-};
-
-BlockParams choose_block_params(std::span<const float> block, int64_t bits, bool symmetric, ScaleType scale_type) {
-  const int32_t code_max = max_code(bits);
+ScaleChoice choose_block_params(std::span<const float> block, int64_t bits, bool symmetric, ScaleType scale_type) {
   if (symmetric) {
-    const int32_t zero_point = symmetric_zero_point(bits);
     float largest = 0.0f;
     for (float x : block) {
       if (std::isfinite(x) && std::fabs(x) > std::fabs(largest)) largest = x;
     }
-    if (largest == 0.0f) return {store_scale(1.0f, scale_type), zero_point};
-    return {store_scale(largest / -static_cast<float>(zero_point), scale_type), zero_point};
+    return nbits_symmetric_params(largest, bits, scale_type);
   }
 
   float min = 0.0f;
   float max = 0.0f;
-  for (float x : block) {
-    if (!std::isfinite(x)) continue;
-    min = std::min(min, x);
-    max = std::max(max, x);
-  }
-  const double span = static_cast<double>(max) - static_cast<double>(min);
-  if (span == 0.0) return {store_scale(1.0f, scale_type), 0};
-  const float scale = store_scale(static_cast<float>(span / code_max), scale_type);
-  const double zero_point = std::nearbyint(-static_cast<double>(min) / scale);
-  return {scale, static_cast<int32_t>(std::clamp(zero_point, 0.0, static_cast<double>(code_max)))};
+  finite_range(block, min, max);
+  return nbits_asymmetric_params(min, max, bits, scale_type);
 }
 
 // Stores code `index` of a packed run of 4-bit (two per byte, low nibble first) or 8-bit codes.
@@ -94,13 +77,17 @@ float store_scale(float scale, ScaleType scale_type) {
 
 int64_t blocks_per_column(int64_t k, int64_t block_size) { return (k + block_size - 1) / block_size; }
 
+namespace reference {
+
 BlockQuantized quantize_blockwise_int4(std::span<const float> weight, int64_t k, int64_t n, int64_t block_size,
                                        bool symmetric, ScaleType scale_type, bool search_scales) {
-  return quantize_blockwise(weight, k, n, block_size, 4, symmetric, scale_type, search_scales);
+  return reference::quantize_blockwise(weight, k, n, block_size, 4, symmetric, scale_type, search_scales);
 }
 
 BlockQuantized quantize_blockwise(std::span<const float> weight, int64_t k, int64_t n, int64_t block_size,
-                                  int64_t bits, bool symmetric, ScaleType scale_type, bool search_scales) {
+                                  int64_t bits, bool symmetric, ScaleType scale_type, bool search_scales,
+                                  std::span<const float> row_importance) {
+  assert(row_importance.empty() || static_cast<int64_t>(row_importance.size()) == k);
   assert(static_cast<int64_t>(weight.size()) == k * n);
   assert(bits == 4 || bits == 8);
   assert(block_size >= 2 && block_size % 2 == 0);
@@ -126,13 +113,14 @@ BlockQuantized quantize_blockwise(std::span<const float> weight, int64_t k, int6
       for (int64_t j = 0; j < length; ++j) block[j] = weight[(k_begin + j) * n + column];
       const std::span<const float> values(block.data(), static_cast<size_t>(length));
 
-      BlockParams params = choose_block_params(values, bits, symmetric, scale_type);
-      if (search_scales) {
-        const ScaleChoice choice =
-            search_scale(values, {0, max_code(bits)}, {params.scale, params.zero_point}, symmetric,
-                         scale_type == ScaleType::kFloat16 ? store_float16_scale : store_float32_scale,
-                         /*allow_sign_flip=*/true);
-        params = {choice.scale, choice.zero_point};
+      ScaleChoice params = choose_block_params(values, bits, symmetric, scale_type);
+      if (search_scales && !row_importance.empty()) {
+        params = search_scale_weighted(
+            values, row_importance.subspan(static_cast<size_t>(k_begin), static_cast<size_t>(length)),
+            {0, max_code(bits)}, params, symmetric, store_for(scale_type), /*allow_sign_flip=*/true);
+      } else if (search_scales) {
+        params = reference::search_scale(values, {0, max_code(bits)}, params, symmetric, store_for(scale_type),
+                                         /*allow_sign_flip=*/true);
       }
       const int64_t block_index = column * result.blocks_per_column + b;
       result.scales[block_index] = params.scale;
@@ -149,7 +137,9 @@ BlockQuantized quantize_blockwise(std::span<const float> weight, int64_t k, int6
   return result;
 }
 
-std::vector<float> dequantize_blockwise_int4(const BlockQuantized& quantized) { return dequantize_blockwise(quantized); }
+std::vector<float> dequantize_blockwise_int4(const BlockQuantized& quantized) {
+  return reference::dequantize_blockwise(quantized);
+}
 
 std::vector<float> dequantize_blockwise(const BlockQuantized& quantized) {
   std::vector<float> weight(static_cast<size_t>(quantized.k * quantized.n));
@@ -171,4 +161,5 @@ std::vector<float> dequantize_blockwise(const BlockQuantized& quantized) {
   return weight;
 }
 
+}  // namespace reference
 }  // namespace onnxquant::kernels

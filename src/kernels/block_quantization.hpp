@@ -47,17 +47,36 @@ int64_t blocks_per_column(int64_t k, int64_t block_size);
 // scales; NaN becomes the zero point and infinities saturate.
 // With `search_scales`, each block's scale (and zero point) comes from search_scale in
 // scale_search.hpp, starting from the min/max choice above.
+// These versions work on eight adjacent columns at once with the vector primitives and spread
+// the blocks over `threads` threads. The result equals the reference's, bit for bit.
 BlockQuantized quantize_blockwise_int4(std::span<const float> weight, int64_t k, int64_t n, int64_t block_size,
-                                       bool symmetric, ScaleType scale_type, bool search_scales = false);
+                                       bool symmetric, ScaleType scale_type, bool search_scales = false,
+                                       int threads = 1);
 
 // The same with `bits` 4 or 8. With 8 bits, codes are [0, 255], symmetric blocks use scale m / -128
 // with zero point 128, and asymmetric blocks map [min(x, 0), max(x, 0)] onto [0, 255].
+// With `row_importance` (one non-negative entry per row k, or empty), the scale search weights the
+// error of row k by row_importance[k] (search_scale_weighted in weighted_scale_search.hpp).
 BlockQuantized quantize_blockwise(std::span<const float> weight, int64_t k, int64_t n, int64_t block_size,
-                                  int64_t bits, bool symmetric, ScaleType scale_type, bool search_scales = false);
+                                  int64_t bits, bool symmetric, ScaleType scale_type, bool search_scales = false,
+                                  int threads = 1, std::span<const float> row_importance = {});
 
 // Returns the dequantized weight as [k, n], the reference for error measurement. Both functions
 // read `quantized.bits`.
+std::vector<float> dequantize_blockwise(const BlockQuantized& quantized, int threads = 1);
+std::vector<float> dequantize_blockwise_int4(const BlockQuantized& quantized, int threads = 1);
+
+// The scalar implementations that define the results of the functions above: one block and one
+// value at a time.
+namespace reference {
+
+BlockQuantized quantize_blockwise_int4(std::span<const float> weight, int64_t k, int64_t n, int64_t block_size,
+                                       bool symmetric, ScaleType scale_type, bool search_scales = false);
+BlockQuantized quantize_blockwise(std::span<const float> weight, int64_t k, int64_t n, int64_t block_size,
+                                  int64_t bits, bool symmetric, ScaleType scale_type, bool search_scales = false,
+                                  std::span<const float> row_importance = {});
 std::vector<float> dequantize_blockwise(const BlockQuantized& quantized);
 std::vector<float> dequantize_blockwise_int4(const BlockQuantized& quantized);
 
+}  // namespace reference
 }  // namespace onnxquant::kernels

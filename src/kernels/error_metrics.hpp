@@ -1,6 +1,7 @@
 // Reconstruction error of a quantized tensor against its float original.
 #pragma once
 
+#include <cstdint>
 #include <span>
 
 namespace onnxquant::kernels {
@@ -14,6 +15,22 @@ struct ErrorMetrics {
   double cosine_similarity = 0.0;
 };
 
+// Elements per chunk of measure_error: the chunk boundaries fix the order of its sums.
+inline constexpr int64_t kErrorChunk = 16384;
+
+// The sums run over fixed chunks of kErrorChunk elements with eight accumulators each, and the
+// chunk sums are added in chunk order. The metrics are therefore the same for any thread count and
+// on any CPU. They differ from the reference's sequential sums by rounding only.
+ErrorMetrics measure_error(std::span<const float> original, std::span<const float> reconstructed, int threads = 1);
+
+// dot / (sqrt(a_squares) * sqrt(b_squares)) for sums over two vectors a and b: 1 when both are all
+// zeros, 0 when exactly one of them is.
+double cosine_from_sums(double dot, double a_squares, double b_squares);
+
+namespace reference {
+
+// Sums every term in element order.
 ErrorMetrics measure_error(std::span<const float> original, std::span<const float> reconstructed);
 
+}  // namespace reference
 }  // namespace onnxquant::kernels

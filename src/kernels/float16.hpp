@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 namespace onnxquant::kernels {
 
@@ -21,5 +22,17 @@ uint16_t float_to_bfloat16_saturating(float value, bool& saturated);
 
 inline constexpr uint16_t kHalfMaxBits = 0x7bff;      // 65504
 inline constexpr uint16_t kBfloat16MaxBits = 0x7f7f;  // about 3.3895e38
+
+// Whole-tensor conversions with the vector primitives (F16C and AVX2 where the CPU has them) on
+// `threads` threads. Every element equals what the scalar function above returns for it; the
+// output has the size of the input. The saturating ones return the count of saturated values.
+void convert_float_to_half(std::span<const float> values, std::span<uint16_t> output, int threads = 1);
+uint64_t convert_float_to_half_saturating(std::span<const float> values, std::span<uint16_t> output,
+                                          int threads = 1);
+void convert_half_to_float(std::span<const uint16_t> bits, std::span<float> output, int threads = 1);
+void convert_float_to_bfloat16(std::span<const float> values, std::span<uint16_t> output, int threads = 1);
+uint64_t convert_float_to_bfloat16_saturating(std::span<const float> values, std::span<uint16_t> output,
+                                              int threads = 1);
+void convert_bfloat16_to_float(std::span<const uint16_t> bits, std::span<float> output, int threads = 1);
 
 }  // namespace onnxquant::kernels

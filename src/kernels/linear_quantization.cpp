@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cassert>
-#include <cfloat>
 #include <cmath>
 
+#include "kernels/minmax_params.hpp"
 #include "kernels/scale_search.hpp"
 
 namespace onnxquant::kernels {
@@ -30,34 +30,6 @@ ValueRange channel_range(std::span<const float> values, const AxisLayout& layout
   return range;
 }
 
-LinearQuantParams params_for_range(ValueRange value_range, bool symmetric, IntegerRange range) {
-  LinearQuantParams params{1.0f, 0};
-  if (symmetric) {
-    const double max_abs = std::max(std::fabs(static_cast<double>(value_range.min)),
-                                    std::fabs(static_cast<double>(value_range.max)));
-    if (max_abs == 0.0) return params;
-    params.scale = static_cast<float>(max_abs / range.max);
-  } else {
-    // Double precision keeps (max - min) finite for values near the float limit.
-    const double span = static_cast<double>(value_range.max) - static_cast<double>(value_range.min);
-    if (span == 0.0) {
-      params.zero_point = std::clamp(0, range.min, range.max);
-      return params;
-    }
-    params.scale = static_cast<float>(span / (range.max - range.min));
-  }
-  params.scale = std::max(params.scale, FLT_MIN);
-
-  if (!symmetric) {
-    const double zero_point = range.min - std::nearbyint(static_cast<double>(value_range.min) / params.scale);
-    params.zero_point = static_cast<int32_t>(std::clamp(zero_point, static_cast<double>(range.min),
-                                                        static_cast<double>(range.max)));
-  }
-  return params;
-}
-
-float store_float32_scale(float scale) { return std::max(scale, FLT_MIN); }
-
 std::vector<float> channel_values(std::span<const float> values, const AxisLayout& layout, int64_t channel) {
   std::vector<float> gathered;
   gathered.reserve(static_cast<size_t>(layout.outer * layout.inner));
@@ -70,23 +42,6 @@ std::vector<float> channel_values(std::span<const float> values, const AxisLayou
 
 }  // namespace
 
-std::vector<LinearQuantParams> choose_linear_params(std::span<const float> values, const AxisLayout& layout,
-                                                    bool symmetric, IntegerRange range, bool search_scales) {
-  assert(static_cast<int64_t>(values.size()) == layout.size());
-  std::vector<LinearQuantParams> params;
-  params.reserve(static_cast<size_t>(layout.channels));
-  for (int64_t c = 0; c < layout.channels; ++c) {
-    LinearQuantParams channel = params_for_range(channel_range(values, layout, c), symmetric, range);
-    if (search_scales) {
-      const ScaleChoice choice = search_scale(channel_values(values, layout, c), {range.min, range.max},
-                                              {channel.scale, channel.zero_point}, symmetric, store_float32_scale);
-      channel = {choice.scale, choice.zero_point};
-    }
-    params.push_back(channel);
-  }
-  return params;
-}
-
 int32_t quantize_value(float value, const LinearQuantParams& params, IntegerRange range) {
   if (std::isnan(value)) return std::clamp(params.zero_point, range.min, range.max);
   // Division, not multiplication by an inverse, as QuantizeLinear specifies; nearbyint rounds
@@ -95,6 +50,27 @@ int32_t quantize_value(float value, const LinearQuantParams& params, IntegerRang
   const float shifted = rounded + static_cast<float>(params.zero_point);
   const float clamped = std::clamp(shifted, static_cast<float>(range.min), static_cast<float>(range.max));
   return static_cast<int32_t>(clamped);
+}
+
+namespace reference {
+
+std::vector<LinearQuantParams> choose_linear_params(std::span<const float> values, const AxisLayout& layout,
+                                                    bool symmetric, IntegerRange range, bool search_scales) {
+  assert(static_cast<int64_t>(values.size()) == layout.size());
+  std::vector<LinearQuantParams> params;
+  params.reserve(static_cast<size_t>(layout.channels));
+  for (int64_t c = 0; c < layout.channels; ++c) {
+    const ValueRange bounds = channel_range(values, layout, c);
+    LinearQuantParams channel = linear_params(bounds.min, bounds.max, symmetric, range);
+    if (search_scales) {
+      const ScaleChoice choice =
+          reference::search_scale(channel_values(values, layout, c), {range.min, range.max},
+                                  {channel.scale, channel.zero_point}, symmetric, store_linear_scale);
+      channel = {choice.scale, choice.zero_point};
+    }
+    params.push_back(channel);
+  }
+  return params;
 }
 
 void quantize_linear(std::span<const float> values, const AxisLayout& layout,
@@ -129,4 +105,5 @@ void dequantize_linear(std::span<const uint8_t> quantized, const AxisLayout& lay
   }
 }
 
+}  // namespace reference
 }  // namespace onnxquant::kernels

@@ -38,16 +38,31 @@ struct LinearQuantParams {
 // With `search_scales`, each channel's parameters come from search_scale in scale_search.hpp,
 // starting from that min/max choice.
 std::vector<LinearQuantParams> choose_linear_params(std::span<const float> values, const AxisLayout& layout,
-                                                    bool symmetric, IntegerRange range, bool search_scales = false);
+                                                    bool symmetric, IntegerRange range, bool search_scales = false,
+                                                    int threads = 1);
 
 // Quantizes into one byte per element (int8 as two's complement). NaN becomes the zero point,
 // +Inf and -Inf saturate to range.max and range.min.
 void quantize_linear(std::span<const float> values, const AxisLayout& layout,
-                     std::span<const LinearQuantParams> params, IntegerRange range, std::span<uint8_t> output);
+                     std::span<const LinearQuantParams> params, IntegerRange range, std::span<uint8_t> output,
+                     int threads = 1);
 
 void dequantize_linear(std::span<const uint8_t> quantized, const AxisLayout& layout,
-                       std::span<const LinearQuantParams> params, bool is_signed, std::span<float> output);
+                       std::span<const LinearQuantParams> params, bool is_signed, std::span<float> output,
+                       int threads = 1);
 
 int32_t quantize_value(float value, const LinearQuantParams& params, IntegerRange range);
 
+// The scalar implementations that define the results of the functions above. Those use the vector
+// primitives and `threads` threads, and return the same bits.
+namespace reference {
+
+std::vector<LinearQuantParams> choose_linear_params(std::span<const float> values, const AxisLayout& layout,
+                                                    bool symmetric, IntegerRange range, bool search_scales = false);
+void quantize_linear(std::span<const float> values, const AxisLayout& layout,
+                     std::span<const LinearQuantParams> params, IntegerRange range, std::span<uint8_t> output);
+void dequantize_linear(std::span<const uint8_t> quantized, const AxisLayout& layout,
+                       std::span<const LinearQuantParams> params, bool is_signed, std::span<float> output);
+
+}  // namespace reference
 }  // namespace onnxquant::kernels

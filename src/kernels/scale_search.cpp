@@ -4,16 +4,51 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/scale_search_steps.hpp"
+
 namespace onnxquant::kernels {
+
+namespace search_steps {
+
+float candidate_scale(float base, int step) { return static_cast<float>(base * (1.0 - kStepFactor * step)); }
+
+int32_t recenter_zero_point(float block_min, float scale, CodeRange range) {
+  return static_cast<int32_t>(std::clamp(std::nearbyint(range.min - block_min / scale), static_cast<float>(range.min),
+                                         static_cast<float>(range.max)));
+}
+
+bool sign_flip_base(const ScaleChoice& initial, CodeRange range, bool fixed_zero_point, bool allow_sign_flip,
+                    float& base) {
+  const int32_t below = initial.zero_point - range.min;
+  const int32_t above = range.max - initial.zero_point;
+  if (!fixed_zero_point || !allow_sign_flip || below == above || above <= 0) return false;
+  base = -initial.scale * static_cast<float>(below) / static_cast<float>(above);
+  return true;
+}
+
+bool fit_fixed(double numerator, double denominator, int32_t zero_point, ScaleChoice& fitted) {
+  if (denominator == 0.0 || numerator == 0.0) return false;
+  fitted = {static_cast<float>(numerator / denominator), zero_point};
+  return true;
+}
+
+bool fit_affine(const AffineSums& sums, CodeRange range, ScaleChoice& fitted) {
+  const double determinant = sums.n * sums.sum_qq - sums.sum_q * sums.sum_q;
+  if (sums.n == 0.0 || determinant == 0.0) return false;
+  const double a = (sums.n * sums.sum_qx - sums.sum_q * sums.sum_x) / determinant;
+  const double b = (sums.sum_x - a * sums.sum_q) / sums.n;
+  if (!(a > 0.0) || !std::isfinite(a)) return false;
+  const double zero_point = std::clamp(std::nearbyint(-b / a), static_cast<double>(range.min),
+                                       static_cast<double>(range.max));
+  fitted = {static_cast<float>(a), static_cast<int32_t>(zero_point)};
+  return true;
+}
+
+}  // namespace search_steps
+
 namespace {
 
-// Candidate factors on the min/max scale: 1.05 down to 0.75 in steps of 0.01. Factors below 1 clip
-// the extremes of a block in exchange for finer steps for the other values.
-constexpr int kFirstStep = -5;
-constexpr int kLastStep = 25;
-constexpr double kStepFactor = 0.01;
-// Quantize-and-refit rounds per candidate; each round can only lower the error of the fit.
-constexpr int kRefitRounds = 2;
+using search_steps::kRefitRounds;
 
 // Least-squares fit of x ~ scale * (code - zero_point) with the zero point fixed.
 bool refit_scale(std::span<const float> values, const ScaleChoice& choice, CodeRange range, ScaleChoice& fitted) {
@@ -25,47 +60,33 @@ bool refit_scale(std::span<const float> values, const ScaleChoice& choice, CodeR
     numerator += x * q;
     denominator += q * q;
   }
-  if (denominator == 0.0 || numerator == 0.0) return false;
-  fitted = {static_cast<float>(numerator / denominator), choice.zero_point};
-  return true;
+  return search_steps::fit_fixed(numerator, denominator, choice.zero_point, fitted);
 }
 
 // Least-squares fit of x ~ a * code + b, then zero_point = round(-b / a).
 bool refit_affine(std::span<const float> values, const ScaleChoice& choice, CodeRange range, ScaleChoice& fitted) {
-  double n = 0.0, sum_q = 0.0, sum_x = 0.0, sum_qq = 0.0, sum_qx = 0.0;
+  search_steps::AffineSums sums;
   for (float x : values) {
     if (!std::isfinite(x)) continue;
     const double q = quantize_to_code(x, choice, range);
-    n += 1.0;
-    sum_q += q;
-    sum_x += x;
-    sum_qq += q * q;
-    sum_qx += q * x;
+    sums.n += 1.0;
+    sums.sum_q += q;
+    sums.sum_x += x;
+    sums.sum_qq += q * q;
+    sums.sum_qx += q * x;
   }
-  const double determinant = n * sum_qq - sum_q * sum_q;
-  if (n == 0.0 || determinant == 0.0) return false;
-  const double a = (n * sum_qx - sum_q * sum_x) / determinant;
-  const double b = (sum_x - a * sum_q) / n;
-  if (!(a > 0.0) || !std::isfinite(a)) return false;
-  const double zero_point = std::clamp(std::nearbyint(-b / a), static_cast<double>(range.min),
-                                       static_cast<double>(range.max));
-  fitted = {static_cast<float>(a), static_cast<int32_t>(zero_point)};
-  return true;
+  return search_steps::fit_affine(sums, range, fitted);
 }
 
-}  // namespace
-
 // Quantizes with `candidate`, then refits by least squares; returns false when no fit exists.
-static bool try_candidate(std::span<const float> values, CodeRange range, ScaleChoice candidate, bool fixed_zero_point,
+bool try_candidate(std::span<const float> values, CodeRange range, ScaleChoice candidate, bool fixed_zero_point,
                    StoreScale store, ScaleChoice& fitted) {
   if (!fixed_zero_point && candidate.scale > 0.0f) {
-    // Re-center the zero point for the new scale, as min/max would.
     float min = 0.0f;
     for (float x : values) {
       if (std::isfinite(x)) min = std::min(min, x);
     }
-    candidate.zero_point = static_cast<int32_t>(std::clamp(std::nearbyint(range.min - min / candidate.scale),
-                                                           static_cast<float>(range.min), static_cast<float>(range.max)));
+    candidate.zero_point = search_steps::recenter_zero_point(min, candidate.scale, range);
   }
   bool refitted = false;
   for (int round = 0; round < kRefitRounds; ++round) {
@@ -80,6 +101,8 @@ static bool try_candidate(std::span<const float> values, CodeRange range, ScaleC
   fitted = candidate;
   return refitted;
 }
+
+}  // namespace
 
 int32_t quantize_to_code(float value, const ScaleChoice& choice, CodeRange range) {
   if (std::isnan(value)) return choice.zero_point;
@@ -97,25 +120,24 @@ double squared_error(std::span<const float> values, const ScaleChoice& choice, C
   return error;
 }
 
+namespace reference {
+
 ScaleChoice search_scale(std::span<const float> values, CodeRange range, ScaleChoice initial, bool fixed_zero_point,
                          StoreScale store, bool allow_sign_flip) {
   ScaleChoice best = initial;
   double best_error = squared_error(values, initial, range);
   if (best_error == 0.0) return best;
 
-  // With a fixed zero point off the middle of the range ([0, 15] around 8), the opposite sign puts
-  // the largest magnitude on the shorter side of the range instead, so both signs are tried.
   std::vector<float> bases = {initial.scale};
-  const int32_t below = initial.zero_point - range.min;
-  const int32_t above = range.max - initial.zero_point;
-  if (fixed_zero_point && allow_sign_flip && below != above && above > 0) {
-    bases.push_back(-initial.scale * static_cast<float>(below) / static_cast<float>(above));
+  float flipped = 0.0f;
+  if (search_steps::sign_flip_base(initial, range, fixed_zero_point, allow_sign_flip, flipped)) {
+    bases.push_back(flipped);
   }
 
   for (float base : bases) {
-    for (int step = kFirstStep; step <= kLastStep; ++step) {
+    for (int step = search_steps::kFirstStep; step <= search_steps::kLastStep; ++step) {
       ScaleChoice fitted;
-      if (try_candidate(values, range, {static_cast<float>(base * (1.0 - kStepFactor * step)), initial.zero_point},
+      if (try_candidate(values, range, {search_steps::candidate_scale(base, step), initial.zero_point},
                         fixed_zero_point, store, fitted)) {
         const double error = squared_error(values, fitted, range);
         if (error < best_error) {
@@ -127,4 +149,6 @@ ScaleChoice search_scale(std::span<const float> values, CodeRange range, ScaleCh
   }
   return best;
 }
+
+}  // namespace reference
 }  // namespace onnxquant::kernels

@@ -36,7 +36,18 @@ double squared_error(std::span<const float> values, const ScaleChoice& choice, C
 // Searches around `initial` (the min/max choice). With `fixed_zero_point` only the scale changes.
 // With `allow_sign_flip` and a zero point off the middle of the range, negative scales are tried
 // as well (MatMulNBits accepts them; DequantizeLinear outputs should keep positive scales).
+// This version scores eight candidates per pass over the values with the vector primitives and
+// spreads the groups of candidates over `threads` threads. It returns what reference::search_scale
+// returns, bit for bit.
+ScaleChoice search_scale(std::span<const float> values, CodeRange range, ScaleChoice initial, bool fixed_zero_point,
+                         StoreScale store, bool allow_sign_flip = false, int threads = 1);
+
+namespace reference {
+
+// The scalar search that defines search_scale's result: one candidate and one value at a time.
 ScaleChoice search_scale(std::span<const float> values, CodeRange range, ScaleChoice initial, bool fixed_zero_point,
                          StoreScale store, bool allow_sign_flip = false);
+
+}  // namespace reference
 
 }  // namespace onnxquant::kernels

@@ -175,8 +175,9 @@ std::vector<Candidate> select_candidates(std::vector<graph::Weight>& weights, co
 
 namespace onnxquant::passes {
 
-std::optional<std::vector<float>> read_finite_values(const graph::Weight& weight, Report& report) {
-  std::vector<float> values = io::read_float_values(*weight.tensor);
+std::optional<std::vector<float>> read_finite_values(const graph::Weight& weight, const io::TensorStore& store,
+                                                     Report& report) {
+  std::vector<float> values = io::read_float_values(*weight.tensor, store);
   const auto non_finite = std::count_if(values.begin(), values.end(), [](float x) { return !std::isfinite(x); });
   if (non_finite > 0) {
     report.skipped.push_back(

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "graph/weights.hpp"
+#include "io/tensor_store.hpp"
 #include "onnxquant/options.hpp"
 #include "onnxquant/report.hpp"
 
@@ -52,9 +53,11 @@ namespace onnxquant::passes {
 
 // Reads the weight as float32 values. Returns nothing, and records the weight as skipped, when it
 // contains NaN or infinity: such weights stay float so that those values stay exact.
-std::optional<std::vector<float>> read_finite_values(const graph::Weight& weight, Report& report);
+std::optional<std::vector<float>> read_finite_values(const graph::Weight& weight, const io::TensorStore& store,
+                                                     Report& report);
 
-// Frees the float data of a weight that a pass has replaced, so peak memory stays near the model size.
+// Frees the float data of a weight that a pass has replaced, so that inline data does not stay in
+// memory until the model is saved.
 void release_float_data(const graph::Weight& weight);
 
 // A report entry with the weight's identity, shape and original size filled in.

@@ -40,7 +40,7 @@ void prepare_dynamic_opset(onnx::ModelProto& model, Report& report) {
 
 void DynamicInt8Pass::quantize(const Candidate& candidate) {
   const graph::Weight& weight = *candidate.weight;
-  auto values = read_finite_values(weight, context_.report);
+  auto values = read_finite_values(weight, context_.store, context_.report);
   if (!values) return;
 
   TensorReport entry = make_tensor_report(weight);
@@ -54,18 +54,20 @@ void DynamicInt8Pass::quantize(const Candidate& candidate) {
 
   // Quantize, then dequantize as MatMulInteger's (B - B_zero_point) times the scale does.
   const bool search = searches_scales(context_.options);
-  const auto params = kernels::choose_linear_params(*values, layout, symmetric, range, search);
+  const int threads = kernel_threads(context_.options);
+  const auto params = kernels::choose_linear_params(*values, layout, symmetric, range, search, threads);
   std::vector<uint8_t> quantized(values->size());
   std::vector<float> restored(values->size());
   if (search) {
-    const auto minmax = kernels::choose_linear_params(*values, layout, symmetric, range);
-    kernels::quantize_linear(*values, layout, minmax, range, quantized);
-    kernels::dequantize_linear(quantized, layout, minmax, symmetric, restored);
-    entry.sqnr_minmax_db = kernels::measure_error(*values, restored).sqnr_db;
+    const auto minmax = kernels::choose_linear_params(*values, layout, symmetric, range, /*search_scales=*/false,
+                                                      threads);
+    kernels::quantize_linear(*values, layout, minmax, range, quantized, threads);
+    kernels::dequantize_linear(quantized, layout, minmax, symmetric, restored, threads);
+    entry.sqnr_minmax_db = kernels::measure_error(*values, restored, threads).sqnr_db;
   }
-  kernels::quantize_linear(*values, layout, params, range, quantized);
-  kernels::dequantize_linear(quantized, layout, params, symmetric, restored);
-  const kernels::ErrorMetrics error = kernels::measure_error(*values, restored);
+  kernels::quantize_linear(*values, layout, params, range, quantized, threads);
+  kernels::dequantize_linear(quantized, layout, params, symmetric, restored, threads);
+  const kernels::ErrorMetrics error = kernels::measure_error(*values, restored, threads);
 
   std::vector<float> scales;
   std::vector<uint8_t> zero_points;

@@ -26,7 +26,8 @@ std::vector<float> transpose(const std::vector<float>& values, int64_t rows, int
 
 // An INT4 MatMul candidate whose weight equals `transposed` bit for bit, in the same graph.
 Candidate* find_tied_matmul(const Candidate& embedding, std::vector<Candidate>& candidates,
-                            const std::vector<float>& transposed, int64_t rows, int64_t columns) {
+                            const std::vector<float>& transposed, int64_t rows, int64_t columns,
+                            const io::TensorStore& store) {
   for (auto& other : candidates) {
     const graph::Weight& weight = *other.weight;
     if (&other == &embedding || other.done || other.plan != WeightPlan::kInt4) continue;
@@ -36,7 +37,7 @@ Candidate* find_tied_matmul(const Candidate& embedding, std::vector<Candidate>& 
     const bool all_matmul = std::all_of(weight.uses.begin(), weight.uses.end(),
                                         [](const auto& use) { return use.node->op_type() == "MatMul"; });
     if (!all_matmul) continue;
-    const std::vector<float> values = io::read_float_values(*weight.tensor);
+    const std::vector<float> values = io::read_float_values(*weight.tensor, store);
     if (std::memcmp(values.data(), transposed.data(), values.size() * sizeof(float)) == 0) return &other;
   }
   return nullptr;
@@ -61,7 +62,7 @@ void rewrite_gather(onnx::NodeProto& node, const std::vector<std::string>& input
 
 void quantize_embedding_int4(const Candidate& candidate, std::vector<Candidate>& candidates, PassContext& context) {
   const graph::Weight& weight = *candidate.weight;
-  auto values = read_finite_values(weight, context.report);
+  auto values = read_finite_values(weight, context.store, context.report);
   if (!values) return;
 
   TensorReport entry = make_tensor_report(weight);
@@ -73,11 +74,14 @@ void quantize_embedding_int4(const Candidate& candidate, std::vector<Candidate>&
 
   // The block kernel quantizes a [K, N] weight along K, so it takes the table transposed.
   const std::vector<float> transposed = transpose(*values, rows, columns);
-  Candidate* tied = find_tied_matmul(candidate, candidates, transposed, columns, rows);
+  Candidate* tied = find_tied_matmul(candidate, candidates, transposed, columns, rows, context.store);
+  const int threads = kernel_threads(context.options);
   const kernels::BlockQuantized quantized = kernels::quantize_blockwise_int4(
       transposed, columns, rows, block_size, symmetric,
-      is_float16 ? kernels::ScaleType::kFloat16 : kernels::ScaleType::kFloat32, searches_scales(context.options));
-  const kernels::ErrorMetrics error = kernels::measure_error(transposed, kernels::dequantize_blockwise_int4(quantized));
+      is_float16 ? kernels::ScaleType::kFloat16 : kernels::ScaleType::kFloat32, searches_scales(context.options),
+      threads);
+  const kernels::ErrorMetrics error =
+      kernels::measure_error(transposed, kernels::dequantize_blockwise_int4(quantized, threads), threads);
 
   const int64_t blocks = quantized.blocks_per_column;
   std::vector<std::string> inputs = {context.names.allocate(weight.name + "_Q4"),

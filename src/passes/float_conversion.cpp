@@ -14,6 +14,7 @@
 #include "graph/opset.hpp"
 #include "graph/value_types.hpp"
 #include "graph/weights.hpp"
+#include "io/external_data.hpp"
 #include "io/tensor_data.hpp"
 #include "passes/candidates.hpp"
 #include "passes/float_tensors.hpp"
@@ -67,8 +68,9 @@ int64_t attribute_int(const onnx::NodeProto& node, const std::string& name, int6
 
 class FloatConverter {
  public:
-  FloatConverter(onnx::ModelProto& model, const QuantizeOptions& options, int32_t target, Report& report)
-      : model_(model), options_(options), target_(target), report_(report), names_(model) {
+  FloatConverter(onnx::ModelProto& model, io::TensorStore& store, const QuantizeOptions& options, int32_t target,
+                 Report& report)
+      : model_(model), store_(store), options_(options), target_(target), report_(report), names_(model) {
     keep_ops_.insert(std::begin(kDefaultKeepFp32Ops), std::end(kDefaultKeepFp32Ops));
     keep_ops_.insert(options.keep_fp32_ops.begin(), options.keep_fp32_ops.end());
     keep_nodes_.insert(options.keep_fp32_nodes.begin(), options.keep_fp32_nodes.end());
@@ -143,7 +145,7 @@ class FloatConverter {
       if (attribute.name() != "value") continue;
       if (attribute.t().data_type() == kFloat) {
         TensorReport unused;
-        convert_tensor_data(*attribute.mutable_t(), target_, unused);
+        convert_tensor_data(*attribute.mutable_t(), target_, unused, store_, kernel_threads(options_));
       }
       return;
     }
@@ -186,7 +188,9 @@ class FloatConverter {
         continue;
       }
       TensorReport entry = make_tensor_report(weight);
-      convert_tensor_data(*weight.tensor, target_, entry);
+      const bool external = io::is_external(*weight.tensor);
+      convert_tensor_data(*weight.tensor, target_, entry, store_, kernel_threads(options_));
+      if (external) store_.move_to_output(*weight.tensor);
       after_[weight.name] = target_;
       report_.tensors.push_back(std::move(entry));
     }
@@ -316,6 +320,7 @@ class FloatConverter {
   }
 
   onnx::ModelProto& model_;
+  io::TensorStore& store_;
   const QuantizeOptions& options_;
   int32_t target_;
   Report& report_;
@@ -335,8 +340,9 @@ class FloatConverter {
 
 }  // namespace
 
-void convert_float_model(onnx::ModelProto& model, const QuantizeOptions& options, int32_t target, Report& report) {
-  FloatConverter(model, options, target, report).run();
+void convert_float_model(onnx::ModelProto& model, io::TensorStore& store, const QuantizeOptions& options,
+                         int32_t target, Report& report) {
+  FloatConverter(model, store, options, target, report).run();
 }
 
 }  // namespace onnxquant::passes

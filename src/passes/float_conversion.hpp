@@ -5,6 +5,7 @@
 
 #include <onnx/onnx_pb.h>
 
+#include "io/tensor_store.hpp"
 #include "onnxquant/options.hpp"
 #include "onnxquant/report.hpp"
 
@@ -27,6 +28,9 @@ inline constexpr const char* kDefaultKeepFp32Ops[] = {
 //  - BFLOAT16: weights are stored in bfloat16 and Cast to float32 where they are used. All
 //    computation stays float32, because ONNX Runtime's CPU provider has almost no bfloat16 kernels.
 // Graph inputs and outputs keep float32 unless options.convert_io is set.
-void convert_float_model(onnx::ModelProto& model, const QuantizeOptions& options, int32_t target, Report& report);
+// Weights that the input stored externally are read from `store` and, when it writes the output's
+// external data, move there as soon as they are converted.
+void convert_float_model(onnx::ModelProto& model, io::TensorStore& store, const QuantizeOptions& options,
+                         int32_t target, Report& report);
 
 }  // namespace onnxquant::passes

@@ -10,9 +10,11 @@
 #include "graph/opset.hpp"
 #include "graph/value_types.hpp"
 #include "graph/weights.hpp"
+#include "io/external_data.hpp"
 #include "io/tensor_data.hpp"
 #include "kernels/dequantize.hpp"
 #include "kernels/float16.hpp"
+#include "kernels/parallel.hpp"
 #include "passes/candidates.hpp"
 #include "passes/graph_edits.hpp"
 #include "passes/pass_context.hpp"
@@ -44,11 +46,11 @@ std::string code_type_name(int32_t data_type) {
 
 uint64_t stored_bytes(const TensorProto& tensor) {
   if (tensor.has_raw_data()) return tensor.raw_data().size();
+  if (io::is_external(tensor)) {
+    const io::ExternalDataLocation location = io::parse_external_data(tensor);
+    if (location.has_length) return location.length;
+  }
   return io::tensor_bytes(tensor);
-}
-
-std::span<const uint8_t> raw_bytes(const TensorProto& tensor) {
-  return {reinterpret_cast<const uint8_t*>(tensor.raw_data().data()), tensor.raw_data().size()};
 }
 
 int64_t int_attribute(const onnx::NodeProto& node, const std::string& name, int64_t fallback) {
@@ -62,7 +64,8 @@ bool is_default_domain(const onnx::NodeProto& node) { return node.domain().empty
 
 class Float32Restorer {
  public:
-  Float32Restorer(onnx::ModelProto& model, Report& report) : model_(model), report_(report), names_(model) {}
+  Float32Restorer(onnx::ModelProto& model, io::TensorStore& store, int threads, Report& report)
+      : model_(model), store_(store), threads_(threads), report_(report), names_(model) {}
 
   void run() {
     fold_quantized_weights();
@@ -86,7 +89,7 @@ class Float32Restorer {
 
   void fold_quantized_weights() {
     index();
-    GraphEdits edits;
+    GraphEdits edits(&store_);
     graph::for_each_graph(*model_.mutable_graph(), "main", [&](onnx::GraphProto& graph, const std::string&) {
       for (auto& node : *graph.mutable_node()) {
         if (node.op_type() == "DequantizeLinear" && is_default_domain(node)) fold_dequantize(graph, node, edits);
@@ -100,9 +103,9 @@ class Float32Restorer {
   }
 
   // The float32 values of a float tensor, or nothing for other types.
-  static std::optional<std::vector<float>> float_values(const TensorProto* tensor) {
+  std::optional<std::vector<float>> float_values(const TensorProto* tensor) const {
     if (tensor == nullptr || !io::is_float_type(tensor->data_type())) return std::nullopt;
-    return io::read_float_values(*tensor);
+    return io::read_float_values(*tensor, store_);
   }
 
   void remove_if_unused_elsewhere(graph::Weight* input, const onnx::NodeProto& node, GraphEdits& edits) {
@@ -122,7 +125,7 @@ class Float32Restorer {
     const auto type = code_type(data->tensor->data_type());
     const auto scales = float_values(scale->tensor);
     if (!type || !scales) return;
-    if (!data->tensor->has_raw_data()) {
+    if (!data->tensor->has_raw_data() && !io::is_external(*data->tensor)) {
       report_.notes.push_back(fmt::format("DequantizeLinear node '{}' stays: its data '{}' is not stored as raw_data",
                                           node.name(), data->name));
       spdlog::warn("{}", report_.notes.back());
@@ -135,10 +138,11 @@ class Float32Restorer {
     int64_t axis = scales->size() == 1 ? 0 : int_attribute(node, "axis", 1);
     if (axis < 0) axis += static_cast<int64_t>(dims.size());
     const int64_t count = static_cast<int64_t>(io::element_count(*data->tensor));
-    const std::vector<float> values = kernels::dequantize_codes(
-        raw_bytes(*data->tensor), *type, count, *scales,
-        zero_point ? raw_bytes(*zero_point->tensor) : std::span<const uint8_t>(), *zero_point_type, dims, axis,
-        int_attribute(node, "block_size", 0));
+    const io::TensorBytes codes = store_.bytes(*data->tensor);
+    const io::TensorBytes zero_points = zero_point ? store_.bytes(*zero_point->tensor) : io::TensorBytes();
+    const std::vector<float> values =
+        kernels::dequantize_codes(codes.span(), *type, count, *scales, zero_points.span(), *zero_point_type, dims,
+                                  axis, int_attribute(node, "block_size", 0), threads_);
 
     TensorReport entry = restore_entry(node.output(0), *data, values.size());
     entry.bytes_before += stored_bytes(*scale->tensor) + (zero_point ? stored_bytes(*zero_point->tensor) : 0);
@@ -221,16 +225,18 @@ class Float32Restorer {
     }
     const int64_t rows = packed->tensor->dims(0);
     const int64_t columns = packed->tensor->dims(1) * 2;
-    const std::vector<float> scales = io::read_float_values(*scale->tensor);
+    const std::vector<float> scales = io::read_float_values(*scale->tensor, store_);
     const int64_t blocks = (columns + block_size - 1) / block_size;
-    const auto codes = raw_bytes(*packed->tensor);
+    const io::TensorBytes packed_bytes = store_.bytes(*packed->tensor);
+    const io::TensorBytes zero_point_bytes = zero_point ? store_.bytes(*zero_point->tensor) : io::TensorBytes();
+    const auto codes = packed_bytes.span();
     const int64_t zero_point_row = (blocks + 1) / 2;
     std::vector<float> table(static_cast<size_t>(rows * columns));
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t c = 0; c < columns; ++c) {
         const int64_t b = c / block_size;
         const int32_t block_zero_point =
-            zero_point ? kernels::read_code(raw_bytes(*zero_point->tensor).subspan(r * zero_point_row),
+            zero_point ? kernels::read_code(zero_point_bytes.span().subspan(r * zero_point_row),
                                             kernels::CodeType::kUint4, b)
                        : 8;
         const int32_t code = kernels::read_code(codes.subspan(r * columns / 2), kernels::CodeType::kUint4, c);
@@ -254,11 +260,13 @@ class Float32Restorer {
     node.add_input(indices);
   }
 
-  static std::vector<float> dequantize_matmul_nbits(const graph::Weight& packed, const graph::Weight& scale,
-                                                    const graph::Weight* zero_point, int64_t k, int64_t n, int64_t bits,
-                                                    int64_t block_size) {
-    const std::vector<float> scales = io::read_float_values(*scale.tensor);
-    const auto codes = raw_bytes(*packed.tensor);
+  std::vector<float> dequantize_matmul_nbits(const graph::Weight& packed, const graph::Weight& scale,
+                                             const graph::Weight* zero_point, int64_t k, int64_t n, int64_t bits,
+                                             int64_t block_size) const {
+    const std::vector<float> scales = io::read_float_values(*scale.tensor, store_);
+    const io::TensorBytes packed_bytes = store_.bytes(*packed.tensor);
+    const io::TensorBytes zero_point_bytes = zero_point ? store_.bytes(*zero_point->tensor) : io::TensorBytes();
+    const auto codes = packed_bytes.span();
     const int64_t blocks = (k + block_size - 1) / block_size;
     const int64_t blob = block_size * bits / 8;
     const int64_t zero_point_row = (blocks * bits + 7) / 8;
@@ -270,7 +278,7 @@ class Float32Restorer {
       for (int64_t b = 0; b < blocks; ++b) {
         const float block_scale = scales[column * blocks + b];
         const int32_t block_zero_point =
-            zero_point ? kernels::read_code(raw_bytes(*zero_point->tensor).subspan(column * zero_point_row), code_kind, b)
+            zero_point ? kernels::read_code(zero_point_bytes.span().subspan(column * zero_point_row), code_kind, b)
                        : default_zero_point;
         const auto block_codes = codes.subspan((column * blocks + b) * blob);
         for (int64_t j = 0; j < block_size && b * block_size + j < k; ++j) {
@@ -316,8 +324,10 @@ class Float32Restorer {
     entry.scheme = "cast";
     entry.cosine_similarity = 1.0;
     entry.sqnr_db = std::numeric_limits<double>::infinity();
-    const std::vector<float> values = io::read_float_values(tensor);
+    const bool external = io::is_external(tensor);
+    const std::vector<float> values = io::read_float_values(tensor, store_);
     tensor = io::make_float_tensor(tensor.name(), entry.shape, values);
+    if (external) store_.move_to_output(tensor);
     report_.tensors.push_back(std::move(entry));
   }
 
@@ -431,6 +441,8 @@ class Float32Restorer {
   }
 
   onnx::ModelProto& model_;
+  io::TensorStore& store_;
+  int threads_;
   Report& report_;
   graph::NameAllocator names_;
   std::vector<graph::Weight> weights_;
@@ -440,8 +452,9 @@ class Float32Restorer {
 
 }  // namespace
 
-void restore_float32(onnx::ModelProto& model, const QuantizeOptions&, Report& report) {
-  Float32Restorer(model, report).run();
+void restore_float32(onnx::ModelProto& model, io::TensorStore& store, const QuantizeOptions& options,
+                     Report& report) {
+  Float32Restorer(model, store, kernels::resolve_thread_count(options.threads), report).run();
 }
 
 }  // namespace onnxquant::passes

@@ -1,5 +1,6 @@
 #include "passes/float_tensors.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "io/tensor_data.hpp"
@@ -8,27 +9,15 @@
 
 namespace onnxquant::passes {
 
-void convert_tensor_data(onnx::TensorProto& tensor, int32_t target, TensorReport& entry) {
-  const std::vector<float> values = io::read_float_values(tensor);
-  const bool is_half = target == onnx::TensorProto::FLOAT16;
+namespace {
 
-  std::vector<uint16_t> converted(values.size());
-  std::vector<float> restored(values.size());
-  uint64_t saturated_values = 0;
-  double max_relative_error = 0.0;
-  for (size_t i = 0; i < values.size(); ++i) {
-    bool saturated = false;
-    converted[i] = is_half ? kernels::float_to_half_saturating(values[i], saturated)
-                           : kernels::float_to_bfloat16_saturating(values[i], saturated);
-    restored[i] = is_half ? kernels::half_to_float(converted[i]) : kernels::bfloat16_to_float(converted[i]);
-    saturated_values += saturated ? 1 : 0;
-    if (std::isfinite(values[i]) && values[i] != 0.0f) {
-      max_relative_error = std::max(max_relative_error, std::fabs(static_cast<double>(values[i]) - restored[i]) /
-                                                            std::fabs(static_cast<double>(values[i])));
-    }
-  }
+// NaN and infinities pass through unchanged, so they are left out of the error metrics. Only a
+// tensor that contains them pays for copies of the finite values.
+kernels::ErrorMetrics measure_finite_error(const std::vector<float>& values, const std::vector<float>& restored,
+                                           int threads) {
+  const bool all_finite = std::all_of(values.begin(), values.end(), [](float x) { return std::isfinite(x); });
+  if (all_finite) return kernels::measure_error(values, restored, threads);
 
-  // NaN and infinities pass through unchanged; they are left out of the error metrics.
   std::vector<float> finite_original;
   std::vector<float> finite_restored;
   for (size_t i = 0; i < values.size(); ++i) {
@@ -36,12 +25,38 @@ void convert_tensor_data(onnx::TensorProto& tensor, int32_t target, TensorReport
     finite_original.push_back(values[i]);
     finite_restored.push_back(restored[i]);
   }
-  const kernels::ErrorMetrics error = kernels::measure_error(finite_original, finite_restored);
+  return kernels::measure_error(finite_original, finite_restored, threads);
+}
 
-  const auto* bytes = reinterpret_cast<const char*>(converted.data());
-  tensor.clear_float_data();
+}  // namespace
+
+void convert_tensor_data(onnx::TensorProto& tensor, int32_t target, TensorReport& entry, const io::TensorStore& store,
+                         int threads) {
+  const std::vector<float> values = io::read_float_values(tensor, store);
+  const bool is_half = target == onnx::TensorProto::FLOAT16;
+
+  std::vector<uint16_t> converted(values.size());
+  std::vector<float> restored(values.size());
+  uint64_t saturated_values = 0;
+  if (is_half) {
+    saturated_values = kernels::convert_float_to_half_saturating(values, converted, threads);
+    kernels::convert_half_to_float(converted, restored, threads);
+  } else {
+    saturated_values = kernels::convert_float_to_bfloat16_saturating(values, converted, threads);
+    kernels::convert_bfloat16_to_float(converted, restored, threads);
+  }
+  double max_relative_error = 0.0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (std::isfinite(values[i]) && values[i] != 0.0f) {
+      max_relative_error = std::max(max_relative_error, std::fabs(static_cast<double>(values[i]) - restored[i]) /
+                                                            std::fabs(static_cast<double>(values[i])));
+    }
+  }
+
+  const kernels::ErrorMetrics error = measure_finite_error(values, restored, threads);
+
   tensor.set_data_type(target);
-  tensor.set_raw_data(bytes, converted.size() * sizeof(uint16_t));
+  io::set_raw_data(tensor, {reinterpret_cast<const uint8_t*>(converted.data()), converted.size() * sizeof(uint16_t)});
 
   entry.dtype_after = io::dtype_name(target);
   entry.bytes_after = converted.size() * sizeof(uint16_t);

@@ -5,12 +5,15 @@
 
 #include <onnx/onnx_pb.h>
 
+#include "io/tensor_store.hpp"
 #include "onnxquant/report.hpp"
 
 namespace onnxquant::passes {
 
-// Replaces the data of a float32 tensor with `target` (FLOAT16 or BFLOAT16) data and fills the
-// error fields of `entry`. Values beyond the target range saturate to its largest finite value.
-void convert_tensor_data(onnx::TensorProto& tensor, int32_t target, TensorReport& entry);
+// Replaces the data of a float32 tensor, inline or in a file of `store`, with `target` (FLOAT16 or
+// BFLOAT16) data in raw_data and fills the error fields of `entry`. Values beyond the target range
+// saturate to its largest finite value. The conversion and the error metrics run on `threads` threads.
+void convert_tensor_data(onnx::TensorProto& tensor, int32_t target, TensorReport& entry, const io::TensorStore& store,
+                         int threads);
 
 }  // namespace onnxquant::passes

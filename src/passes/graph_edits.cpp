@@ -17,6 +17,7 @@ void GraphEdits::remove_node(onnx::GraphProto& graph, const onnx::NodeProto& nod
 }
 
 void GraphEdits::add_initializer(onnx::GraphProto& graph, onnx::TensorProto tensor) {
+  if (store_ != nullptr) store_->move_to_output(tensor);
   changes_[&graph].added_initializers.push_back(std::move(tensor));
 }
 

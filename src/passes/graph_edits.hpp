@@ -10,11 +10,16 @@
 #include <onnx/onnx_pb.h>
 
 #include "graph/weights.hpp"
+#include "io/tensor_store.hpp"
 
 namespace onnxquant::passes {
 
 class GraphEdits {
  public:
+  // With a store that writes the output's external data, added initializers move there at once,
+  // so their data does not stay in memory until the model is saved.
+  explicit GraphEdits(io::TensorStore* store = nullptr) : store_(store) {}
+
   // Removes the initializer or Constant node that defines the weight, and its graph input entry.
   void remove_definition(const graph::Weight& weight);
   void add_initializer(onnx::GraphProto& graph, onnx::TensorProto tensor);
@@ -40,6 +45,7 @@ class GraphEdits {
     std::map<const onnx::NodeProto*, std::vector<onnx::NodeProto>> inserted_nodes;
   };
 
+  io::TensorStore* store_;
   std::map<onnx::GraphProto*, Changes> changes_;
 };
 

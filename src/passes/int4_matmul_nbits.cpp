@@ -30,7 +30,7 @@ void quantize_weight_int4(const Candidate& candidate, PassContext& context) {
 
 void quantize_weight_matmul_nbits(const Candidate& candidate, PassContext& context, int64_t bits) {
   const graph::Weight& weight = *candidate.weight;
-  auto values = read_finite_values(weight, context.report);
+  auto values = read_finite_values(weight, context.store, context.report);
   if (!values) return;
 
   TensorReport entry = make_tensor_report(weight);
@@ -43,12 +43,17 @@ void quantize_weight_matmul_nbits(const Candidate& candidate, PassContext& conte
   const auto scale_type = is_float16 ? kernels::ScaleType::kFloat16 : kernels::ScaleType::kFloat32;
 
   const bool search = searches_scales(context.options);
-  const kernels::BlockQuantized quantized =
-      kernels::quantize_blockwise(*values, k, n, block_size, bits, symmetric, scale_type, search);
-  const kernels::ErrorMetrics error = kernels::measure_error(*values, kernels::dequantize_blockwise(quantized));
+  const int threads = kernel_threads(context.options);
+  const std::vector<float> importance = search ? input_importance(weight, k, context) : std::vector<float>{};
+  const kernels::BlockQuantized quantized = kernels::quantize_blockwise(*values, k, n, block_size, bits, symmetric,
+                                                                        scale_type, search, threads, importance);
+  const kernels::ErrorMetrics error =
+      kernels::measure_error(*values, kernels::dequantize_blockwise(quantized, threads), threads);
   if (search) {
-    const auto minmax = kernels::quantize_blockwise(*values, k, n, block_size, bits, symmetric, scale_type);
-    entry.sqnr_minmax_db = kernels::measure_error(*values, kernels::dequantize_blockwise(minmax)).sqnr_db;
+    const auto minmax = kernels::quantize_blockwise(*values, k, n, block_size, bits, symmetric, scale_type,
+                                                    /*search_scales=*/false, threads);
+    entry.sqnr_minmax_db =
+        kernels::measure_error(*values, kernels::dequantize_blockwise(minmax, threads), threads).sqnr_db;
   }
 
   const uint64_t scale_bytes = quantized.scales.size() * (is_float16 ? 2 : 4);

@@ -42,7 +42,7 @@ bool prepare_int4_qdq_opset(onnx::ModelProto& model, Report& report) {
 
 void quantize_weight_int4_qdq(const Candidate& candidate, PassContext& context) {
   const graph::Weight& weight = *candidate.weight;
-  auto values = read_finite_values(weight, context.report);
+  auto values = read_finite_values(weight, context.store, context.report);
   if (!values) return;
 
   TensorReport entry = make_tensor_report(weight);
@@ -55,16 +55,21 @@ void quantize_weight_int4_qdq(const Candidate& candidate, PassContext& context) 
   const auto scale_type = is_float16 ? kernels::ScaleType::kFloat16 : kernels::ScaleType::kFloat32;
 
   const bool search = searches_scales(context.options);
+  // NOTE: the calibration importance is not used here yet; only MatMulNBits weights use it.
+  const int threads = kernel_threads(context.options);
   const kernels::AxisBlockQuantized quantized =
-      kernels::quantize_axis_blocks_4bit(*values, k, n, block_size, symmetric, scale_type, search);
-  const kernels::ErrorMetrics error = kernels::measure_error(*values, kernels::dequantize_axis_blocks(quantized));
+      kernels::quantize_axis_blocks_4bit(*values, k, n, block_size, symmetric, scale_type, search, threads);
+  const kernels::ErrorMetrics error =
+      kernels::measure_error(*values, kernels::dequantize_axis_blocks(quantized, threads), threads);
   if (search) {
-    const auto minmax = kernels::quantize_axis_blocks_4bit(*values, k, n, block_size, symmetric, scale_type);
-    entry.sqnr_minmax_db = kernels::measure_error(*values, kernels::dequantize_axis_blocks(minmax)).sqnr_db;
+    const auto minmax = kernels::quantize_axis_blocks_4bit(*values, k, n, block_size, symmetric, scale_type,
+                                                           /*search_scales=*/false, threads);
+    entry.sqnr_minmax_db =
+        kernels::measure_error(*values, kernels::dequantize_axis_blocks(minmax, threads), threads).sqnr_db;
   }
 
-  const std::vector<uint8_t> packed = kernels::pack_4bit(quantized.codes);
-  const std::vector<uint8_t> zero_points = kernels::pack_4bit(quantized.zero_points);
+  const std::vector<uint8_t> packed = kernels::pack_4bit(quantized.codes, threads);
+  const std::vector<uint8_t> zero_points = kernels::pack_4bit(quantized.zero_points, threads);
   const uint64_t bytes_after = packed.size() + quantized.scales.size() * (is_float16 ? 2 : 4) + zero_points.size();
   if (bytes_after >= entry.bytes_before) {
     context.report.skipped.push_back(make_skipped(

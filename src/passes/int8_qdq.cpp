@@ -55,7 +55,7 @@ int64_t output_channel_axis(const graph::WeightUse& use, int64_t rank) {
 
 void quantize_weight_int8(const Candidate& candidate, const Int8Settings& settings, PassContext& context) {
   const graph::Weight& weight = *candidate.weight;
-  auto values = read_finite_values(weight, context.report);
+  auto values = read_finite_values(weight, context.store, context.report);
   if (!values) return;
 
   TensorReport entry = make_tensor_report(weight);
@@ -71,18 +71,20 @@ void quantize_weight_int8(const Candidate& candidate, const Int8Settings& settin
 
   // Quantize, then dequantize exactly as DequantizeLinear does, to measure the error.
   const bool search = searches_scales(context.options);
-  const auto params = kernels::choose_linear_params(*values, layout, !settings.asymmetric, range, search);
+  const int threads = kernel_threads(context.options);
+  const auto params = kernels::choose_linear_params(*values, layout, !settings.asymmetric, range, search, threads);
   std::vector<uint8_t> quantized(values->size());
-  kernels::quantize_linear(*values, layout, params, range, quantized);
+  kernels::quantize_linear(*values, layout, params, range, quantized, threads);
   std::vector<float> restored(values->size());
-  kernels::dequantize_linear(quantized, layout, params, !settings.asymmetric, restored);
-  const kernels::ErrorMetrics error = kernels::measure_error(*values, restored);
+  kernels::dequantize_linear(quantized, layout, params, !settings.asymmetric, restored, threads);
+  const kernels::ErrorMetrics error = kernels::measure_error(*values, restored, threads);
   if (search) {
-    const auto minmax = kernels::choose_linear_params(*values, layout, !settings.asymmetric, range);
-    kernels::quantize_linear(*values, layout, minmax, range, quantized);
-    kernels::dequantize_linear(quantized, layout, minmax, !settings.asymmetric, restored);
-    entry.sqnr_minmax_db = kernels::measure_error(*values, restored).sqnr_db;
-    kernels::quantize_linear(*values, layout, params, range, quantized);
+    const auto minmax =
+        kernels::choose_linear_params(*values, layout, !settings.asymmetric, range, /*search_scales=*/false, threads);
+    kernels::quantize_linear(*values, layout, minmax, range, quantized, threads);
+    kernels::dequantize_linear(quantized, layout, minmax, !settings.asymmetric, restored, threads);
+    entry.sqnr_minmax_db = kernels::measure_error(*values, restored, threads).sqnr_db;
+    kernels::quantize_linear(*values, layout, params, range, quantized, threads);
   }
 
   std::vector<float> scales;

@@ -9,6 +9,7 @@
 #include "io/tensor_data.hpp"
 #include "kernels/block_quantization.hpp"
 #include "kernels/error_metrics.hpp"
+#include "passes/pass_context.hpp"
 
 namespace onnxquant::passes {
 namespace {
@@ -47,19 +48,20 @@ class OutputReach {
   std::map<std::string, std::vector<const onnx::NodeProto*>> consumers_;
 };
 
-double int4_sqnr(const graph::Weight& weight, const QuantizeOptions& options) {
-  const std::vector<float> values = io::read_float_values(*weight.tensor);
+double int4_sqnr(const graph::Weight& weight, const io::TensorStore& store, const QuantizeOptions& options) {
+  const std::vector<float> values = io::read_float_values(*weight.tensor, store);
   const auto scale_type = weight.tensor->data_type() == onnx::TensorProto::FLOAT16 ? kernels::ScaleType::kFloat16
                                                                                    : kernels::ScaleType::kFloat32;
+  const int threads = kernel_threads(options);
   const auto quantized = kernels::quantize_blockwise_int4(values, weight.tensor->dims(0), weight.tensor->dims(1),
                                                           options.block_size, !options.asymmetric, scale_type,
-                                                          searches_scales(options));
-  return kernels::measure_error(values, kernels::dequantize_blockwise_int4(quantized)).sqnr_db;
+                                                          searches_scales(options), threads);
+  return kernels::measure_error(values, kernels::dequantize_blockwise_int4(quantized, threads), threads).sqnr_db;
 }
 
 }  // namespace
 
-void apply_sensitive_policy(onnx::ModelProto& model, std::vector<Candidate>& candidates,
+void apply_sensitive_policy(onnx::ModelProto& model, const io::TensorStore& store, std::vector<Candidate>& candidates,
                             const QuantizeOptions& options, Report& report) {
   const OutputReach reach(model.graph());
   struct Scored {
@@ -85,7 +87,7 @@ void apply_sensitive_policy(onnx::ModelProto& model, std::vector<Candidate>& can
       candidate.precision_source = "mixed policy: output projection";
       continue;
     }
-    eligible.push_back({&candidate, int4_sqnr(*candidate.weight, options), elements});
+    eligible.push_back({&candidate, int4_sqnr(*candidate.weight, store, options), elements});
   }
 
   std::sort(eligible.begin(), eligible.end(), [](const Scored& a, const Scored& b) { return a.sqnr_db < b.sqnr_db; });

@@ -15,7 +15,7 @@ namespace onnxquant::passes {
 // output projection: a MatMul whose result reaches a graph output without passing another MatMul,
 // Gemm or Conv. The second is a measured INT4 SQNR among the lowest, up to
 // `options.sensitive_fraction` of the INT4 candidates' elements.
-void apply_sensitive_policy(onnx::ModelProto& model, std::vector<Candidate>& candidates,
+void apply_sensitive_policy(onnx::ModelProto& model, const io::TensorStore& store, std::vector<Candidate>& candidates,
                             const QuantizeOptions& options, Report& report);
 
 }  // namespace onnxquant::passes

@@ -1,8 +1,14 @@
 #include "passes/pass_context.hpp"
 
+#include "passes/calibration.hpp"
+
 #include <algorithm>
 
+#include "kernels/parallel.hpp"
+
 namespace onnxquant::passes {
+
+int kernel_threads(const QuantizeOptions& options) { return kernels::resolve_thread_count(options.threads); }
 
 void set_quantization_error(TensorReport& entry, const kernels::ErrorMetrics& error, const std::vector<float>& scales) {
   if (!scales.empty()) {
@@ -39,6 +45,19 @@ void set_int_attribute(onnx::NodeProto& node, const std::string& name, int64_t v
   attribute->set_name(name);
   attribute->set_type(onnx::AttributeProto::INT);
   attribute->set_i(value);
+}
+
+std::vector<float> input_importance(const graph::Weight& weight, int64_t k, const PassContext& context) {
+  if (context.calibration == nullptr) return {};
+  std::vector<float> importance;
+  for (const auto& use : weight.uses) {
+    if (use.node->op_type() != "MatMul" || use.input_index != 1) continue;
+    const std::vector<float> found = context.calibration->importance(use.node->input(0), k);
+    if (found.empty()) return {};
+    if (importance.empty()) importance.assign(found.size(), 0.0f);
+    for (size_t i = 0; i < found.size(); ++i) importance[i] += found[i];
+  }
+  return importance;
 }
 
 }  // namespace onnxquant::passes

@@ -2,6 +2,7 @@
 // per-tensor log lines.
 #include <fmt/format.h>
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <spdlog/spdlog.h>
 
@@ -10,8 +11,11 @@
 #include "graph/opset.hpp"
 #include "graph/weights.hpp"
 #include "io/tensor_data.hpp"
+#include "io/tensor_store.hpp"
 #include "onnxquant/errors.hpp"
 #include "onnxquant/quantize.hpp"
+#include "passes/activation_qdq.hpp"
+#include "passes/calibration.hpp"
 #include "passes/candidates.hpp"
 #include "passes/dynamic_int8.hpp"
 #include "passes/float_conversion.hpp"
@@ -23,6 +27,7 @@
 #include "passes/int4_qdq.hpp"
 #include "passes/int8_qdq.hpp"
 #include "passes/matmul_nbits8.hpp"
+#include "passes/progress.hpp"
 #include "passes/weight_format.hpp"
 
 namespace onnxquant {
@@ -41,6 +46,15 @@ bool searches_scales(const QuantizeOptions& options) {
   return options.scale_search == ScaleSearch::kMse;
 }
 
+const char* to_string(CalibrationMethod method) {
+  switch (method) {
+    case CalibrationMethod::kMinMax: return "minmax";
+    case CalibrationMethod::kPercentile: return "percentile";
+    case CalibrationMethod::kMse: return "mse";
+  }
+  return "unknown";
+}
+
 const char* to_string(Precision precision) {
   switch (precision) {
     case Precision::kInt8: return "int8";
@@ -51,6 +65,24 @@ const char* to_string(Precision precision) {
   }
   return "unknown";
 }
+
+namespace {
+
+void validate_calibration_options(const QuantizeOptions& options) {
+  if (!(options.calibration_percentile > 50.0 && options.calibration_percentile <= 100.0)) {
+    throw UsageError(fmt::format("--calibration-percentile {} is invalid; it must be above 50 and at most 100",
+                                 options.calibration_percentile));
+  }
+  if (options.calibration_data.empty()) return;
+  if (options.precision != Precision::kInt8 && options.precision != Precision::kInt4) {
+    throw UsageError("--calibration-data applies to -p int8 and -p int4 runs");
+  }
+  if (options.precision == Precision::kInt8 && passes::resolve_format(options) != WeightFormat::kQdq) {
+    throw UsageError("--calibration-data with -p int8 writes QDQ activations and needs --format qdq");
+  }
+}
+
+}  // namespace
 
 void validate_options(const QuantizeOptions& options) {
   const int64_t block = options.block_size;
@@ -83,7 +115,12 @@ void validate_options(const QuantizeOptions& options) {
   if (!(options.sensitive_fraction >= 0.0 && options.sensitive_fraction <= 1.0)) {
     throw UsageError(fmt::format("--sensitive-fraction {} is invalid; it must be 0 to 1", options.sensitive_fraction));
   }
+  if (options.threads < 0 || options.threads > kMaxThreads) {
+    throw UsageError(fmt::format("--threads {} is invalid; it must be 0 (every hardware thread) to {}",
+                                 options.threads, kMaxThreads));
+  }
   passes::validate_format(options);
+  validate_calibration_options(options);
 }
 
 namespace {
@@ -115,11 +152,6 @@ bool prepare_int8_opset(onnx::ModelProto& model, bool per_channel, Report& repor
                                "convert the model to opset {}: {}",
                                opset, required, error));
 }
-
-// Tensors below this SQNR lose enough precision that model outputs often change visibly. INT4
-// weights typically reach about 20 dB, so their threshold is lower.
-constexpr double kLowSqnrDbInt8 = 20.0;
-constexpr double kLowSqnrDbInt4 = 14.0;
 
 void warn_low_sqnr(Report& report) {
   const double threshold = report.options.precision == Precision::kInt4 ? kLowSqnrDbInt4 : kLowSqnrDbInt8;
@@ -197,8 +229,18 @@ void log_tensor(size_t index, size_t total, const TensorReport& entry) {
 }
 
 
+void report_non_finite(const passes::Calibration& calibration, Report& report) {
+  for (const auto& [name, data] : calibration.activations) {
+    if (data.non_finite == 0) continue;
+    report.notes.push_back(fmt::format("calibration: activation '{}' had {} NaN or infinite values, left out of its "
+                                       "statistics",
+                                       name, data.non_finite));
+    spdlog::warn("{}", report.notes.back());
+  }
+}
+
 // Float conversion: FP16 or BF16 storage and computation.
-void convert_float(onnx::ModelProto& model, const QuantizeOptions& options, Report& report) {
+void convert_float(onnx::ModelProto& model, io::TensorStore& store, const QuantizeOptions& options, Report& report) {
   const bool is_bf16 = options.precision == Precision::kBf16;
   // Cast supports bfloat16 from opset 13.
   constexpr int64_t kMinOpsetBfloat16 = 13;
@@ -211,29 +253,36 @@ void convert_float(onnx::ModelProto& model, const QuantizeOptions& options, Repo
     }
     report.notes.push_back(fmt::format("converted ai.onnx opset to {} for bfloat16 Casts", kMinOpsetBfloat16));
   }
-  passes::convert_float_model(model, options, is_bf16 ? onnx::TensorProto::BFLOAT16 : onnx::TensorProto::FLOAT16,
+  passes::convert_float_model(model, store, options, is_bf16 ? onnx::TensorProto::BFLOAT16 : onnx::TensorProto::FLOAT16,
                               report);
   for (size_t i = 0; i < report.tensors.size(); ++i) log_tensor(i + 1, report.tensors.size(), report.tensors[i]);
   report.opset_after = graph::opset_version(model, "");
 }
 
-}  // namespace
-
-void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Report& report) {
+void quantize_with_store(onnx::ModelProto& model, io::TensorStore& store, const QuantizeOptions& options,
+                         Report& report, const ProgressCallback& progress) {
   validate_options(options);
   report.options = options;
   report.opset_before = graph::opset_version(model, "");
+  std::optional<passes::Calibration> calibration;
+  if (!options.calibration_data.empty()) {
+    calibration = passes::calibrate(model, passes::calibration_targets(model), options);
+    report.calibration_samples = calibration->samples;
+    report_non_finite(*calibration, report);
+  }
   if (options.precision == Precision::kFp16 || options.precision == Precision::kBf16) {
-    convert_float(model, options, report);
+    convert_float(model, store, options, report);
+    passes::report_all_done(report, progress);
     return;
   }
   if (options.precision == Precision::kFp32) {
-    passes::restore_float32(model, options, report);
+    passes::restore_float32(model, store, options, report);
     if (report.tensors.empty()) {
       report.notes.push_back("nothing to restore: the model has no float16, bfloat16 or quantized weights");
       spdlog::warn("{}", report.notes.back());
     }
     report.opset_after = graph::opset_version(model, "");
+    passes::report_all_done(report, progress);
     return;
   }
 
@@ -257,18 +306,22 @@ void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Rep
   // Index after any opset conversion, which replaces the model's messages.
   std::vector<graph::Weight> weights = graph::index_weights(model);
   graph::NameAllocator names(model);
-  passes::GraphEdits edits;
-  passes::PassContext context{options, edits, names, report};
+  passes::GraphEdits edits(&store);
+  passes::PassContext context{options, edits, names, report, store, calibration ? &*calibration : nullptr};
   passes::DynamicInt8Pass dynamic(context);
 
   std::vector<passes::Candidate> candidates = passes::select_candidates(weights, options, report);
-  if (options.mixed == MixedPolicy::kSensitive) passes::apply_sensitive_policy(model, candidates, options, report);
+  if (options.mixed == MixedPolicy::kSensitive) passes::apply_sensitive_policy(model, store, candidates, options, report);
   // Embedding tables go first, so a tied lm_head is found before its own pass would run.
   std::stable_partition(candidates.begin(), candidates.end(), [](const passes::Candidate& candidate) {
     return std::any_of(candidate.weight->uses.begin(), candidate.weight->uses.end(), passes::is_embedding_use);
   });
+  passes::ProgressCounter progress_counter(candidates, progress);
   for (size_t i = 0; i < candidates.size(); ++i) {
-    if (candidates[i].done) continue;
+    if (candidates[i].done) {
+      progress_counter.finish(i);
+      continue;
+    }
     const size_t before = report.tensors.size();
     const bool embedding = std::any_of(candidates[i].weight->uses.begin(), candidates[i].weight->uses.end(),
                                        passes::is_embedding_use);
@@ -298,9 +351,15 @@ void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Rep
       report.tensors.back().precision_source = candidates[i].precision_source;
       log_tensor(i + 1, candidates.size(), report.tensors.back());
     }
+    progress_counter.finish(i);
   }
   dynamic.finish();
   edits.apply();
+  if (calibration && options.precision == Precision::kInt8) {
+    passes::quantize_activations(model, *calibration, options, names, report);
+  } else if (calibration) {
+    for (const auto& [name, data] : calibration->activations) report.activations.push_back(passes::describe_activation(name, data, options));
+  }
   warn_low_sqnr(report);
   warn_if_nothing_quantized(report);
 
@@ -309,6 +368,19 @@ void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Rep
     graph::add_opset_import(model, graph::kMicrosoftDomain, passes::kMicrosoftOpsetVersion);
   }
   report.opset_after = graph::opset_version(model, "");
+}
+
+}  // namespace
+
+void quantize_model(onnx::ModelProto& model, const QuantizeOptions& options, Report& report,
+                    const ProgressCallback& progress) {
+  io::TensorStore inline_only;
+  quantize_with_store(model, inline_only, options, report, progress);
+}
+
+void quantize_model(Model& model, const QuantizeOptions& options, Report& report, const ProgressCallback& progress) {
+  model.store->read_small_tensors(model.proto);
+  quantize_with_store(model.proto, *model.store, options, report, progress);
 }
 
 }  // namespace onnxquant

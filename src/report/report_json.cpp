@@ -3,16 +3,15 @@
 #include <nlohmann/json.hpp>
 
 #include "io/atomic_file.hpp"
+#include "report/evaluation_json.hpp"
 #include "onnxquant/report.hpp"
 #include "onnxquant/version.hpp"
+#include "report/report_json.hpp"
 
 namespace onnxquant {
 namespace {
 
 using nlohmann::json;
-
-// JSON has no infinity or NaN: such values are written as null.
-json finite_or_null(double value) { return std::isfinite(value) ? json(value) : json(nullptr); }
 
 json tensor_json(const TensorReport& entry) {
   return {
@@ -137,13 +136,40 @@ ReportSummary summarize(const Report& report) {
   return summary;
 }
 
-std::string report_to_json(const Report& report) {
+namespace {
+
+json calibration_json(const Report& report) {
+  json activations = json::array();
+  for (const auto& entry : report.activations) {
+    activations.push_back({{"name", entry.name},
+                           {"nodes", entry.nodes},
+                           {"values", entry.values},
+                           {"non_finite_values", entry.non_finite_values},
+                           {"observed_min", entry.observed_min},
+                           {"observed_max", entry.observed_max},
+                           {"range_min", entry.range_min},
+                           {"range_max", entry.range_max},
+                           {"scale", entry.scale},
+                           {"zero_point", entry.zero_point}});
+  }
+  return {{"data", report.options.calibration_data},
+          {"method", to_string(report.options.calibration_method)},
+          {"percentile", report.options.calibration_percentile},
+          {"samples", report.calibration_samples},
+          {"activations", activations}};
+}
+
+}  // namespace
+
+namespace report {
+
+nlohmann::json report_document(const Report& report) {
   json tensors = json::array();
   for (const auto& entry : report.tensors) tensors.push_back(tensor_json(entry));
   json skipped = json::array();
   for (const auto& entry : report.skipped) skipped.push_back(skipped_json(entry));
 
-  const json document = {
+  json document = {
       {"schema", "onnxquant.report"},
       {"schema_version", kReportSchemaVersion},
       {"tool", {{"name", "onnxquant"}, {"version", kVersion}}},
@@ -157,8 +183,16 @@ std::string report_to_json(const Report& report) {
       {"skipped", skipped},
       {"notes", report.notes},
   };
+  if (report.evaluation) document["evaluation"] = evaluation_json(*report.evaluation);
+  if (!report.options.calibration_data.empty()) document["calibration"] = calibration_json(report);
+  return document;
+}
+
+}  // namespace report
+
+std::string report_to_json(const Report& report) {
   // Names from the model need not be valid UTF-8, so invalid bytes become U+FFFD.
-  return document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return report::report_document(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 void write_report_json(const Report& report, const std::filesystem::path& path) {

@@ -3,9 +3,14 @@
 
 #include "io/tensor_data.hpp"
 #include "onnxquant/report.hpp"
+#include "report/report_format.hpp"
 
 namespace onnxquant {
 namespace {
+
+using report::format_bytes;
+using report::format_db;
+using report::scheme_label_without_source;
 
 constexpr size_t kNameWidth = 44;
 
@@ -15,29 +20,9 @@ std::string fit(const std::string& text, size_t width) {
   return "..." + text.substr(text.size() - (width - 3));
 }
 
-std::string format_bytes(uint64_t bytes) {
-  if (bytes >= (uint64_t{1} << 30)) return fmt::format("{:.2f} GiB", static_cast<double>(bytes) / (1 << 30));
-  if (bytes >= (uint64_t{1} << 20)) return fmt::format("{:.2f} MiB", static_cast<double>(bytes) / (1 << 20));
-  if (bytes >= (uint64_t{1} << 10)) return fmt::format("{:.1f} KiB", static_cast<double>(bytes) / (1 << 10));
-  return fmt::format("{} B", bytes);
-}
-
-std::string format_db(double value) { return std::isfinite(value) ? fmt::format("{:.1f}", value) : "inf"; }
-
-std::string scheme_label_without_source(const TensorReport& entry);
-
 // A '*' marks a precision chosen by --override or the mixed policy, listed under the table.
 std::string scheme_label(const TensorReport& entry) {
   return scheme_label_without_source(entry) + (entry.precision_source.empty() ? "" : "*");
-}
-
-std::string scheme_label_without_source(const TensorReport& entry) {
-  if (entry.scheme == "block") return fmt::format("block {}{}", entry.block_size, entry.symmetric ? "" : " asym");
-  if (entry.scheme == "per-channel") return fmt::format("per-channel {}{}", entry.axis, entry.symmetric ? "" : " asym");
-  if (entry.scheme == "cast") return entry.dtype_after == "float16" ? "float16" : entry.dtype_after;
-  if (entry.scheme == "restore") return "restore";
-  if (entry.scheme == "cast") return "cast";
-  return entry.symmetric ? "per-tensor" : "per-tensor asym";
 }
 
 void append_tensors(std::string& out, const Report& report) {

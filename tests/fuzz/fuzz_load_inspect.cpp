@@ -12,7 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   onnxquant::fuzz::silence_logging();
   const std::string bytes(reinterpret_cast<const char*>(data), size);
   onnxquant::LoadOptions options;
-  options.load_external_data = false;
+  options.external_data = onnxquant::ExternalDataLoading::kMap;
   try {
     onnxquant::Model model = onnxquant::load_model_from_bytes(bytes, onnxquant::fuzz::kModelPath, options);
     onnxquant::inspect_text(model);

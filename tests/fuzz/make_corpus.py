@@ -4,11 +4,13 @@ passes (MatMul, Gemm, Conv, ConvTranspose, Constant nodes, If branches, float16,
     make_corpus.py OUTPUT_FOLDER
 
 Each model is written twice: as is for fuzz_load_inspect, and after one option byte for
-fuzz_quantize (see options_from in fuzz_quantize.cpp).
+fuzz_quantize (see options_from in fuzz_quantize.cpp). Small .npy and TensorProto files seed
+fuzz_input_file.
 """
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 
@@ -60,10 +62,27 @@ def models():
                             [value("y", [1, 8])], [external])
 
 
+def input_files():
+    """Yield (name, bytes) of small valid input files: .npy of several types and TensorProto files."""
+    for dtype in (np.float32, np.float16, np.int64, np.uint8, np.bool_):
+        buffer = io.BytesIO()
+        np.save(buffer, np.arange(6).reshape(2, 3).astype(dtype))
+        yield f"array-{np.dtype(dtype).name}.npy", buffer.getvalue()
+    yield "ids.pb", numpy_helper.from_array(np.arange(8, dtype=np.int64).reshape(1, 8), "input_ids").SerializeToString()
+    typed = TensorProto()
+    typed.data_type = TensorProto.FLOAT16
+    typed.dims.extend([2])
+    typed.int32_data.extend([0x3C00, 0xC000])
+    yield "typed.pb", typed.SerializeToString()
+
+
 def main() -> None:
     folder = Path(sys.argv[1])
     (folder / "load_inspect").mkdir(parents=True, exist_ok=True)
     (folder / "quantize").mkdir(parents=True, exist_ok=True)
+    (folder / "input_file").mkdir(parents=True, exist_ok=True)
+    for name, data in input_files():
+        (folder / "input_file" / name).write_bytes(data)
     for name, built in models():
         data = built.SerializeToString()
         (folder / "load_inspect" / f"{name}.onnx").write_bytes(data)

@@ -5,6 +5,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "io/external_data.hpp"
+#include "io/external_placeholders.hpp"
+#include "io/tensor_data.hpp"
+#include "io/tensor_store.hpp"
 #include "onnxquant/errors.hpp"
 #include "onnxquant/model.hpp"
 #include "test_models.hpp"
@@ -103,7 +107,7 @@ TEST_F(ModelIoTest, ExternalLocationIsFileNameOnly) {
   save_model(model, folder_ / "sub" / "out.onnx", options);
 
   LoadOptions load;
-  load.load_external_data = false;
+  load.external_data = ExternalDataLoading::kMap;
   const Model stored = load_model(folder_ / "sub" / "out.onnx", load);
   const auto& entries = stored.proto.graph().initializer(0).external_data();
   ASSERT_GT(entries.size(), 0);
@@ -169,7 +173,7 @@ TEST_F(ModelIoTest, RejectsLengthPastEnd) {
 TEST_F(ModelIoTest, RejectsMalformedOffset) {
   onnx::ModelProto model = make_model();
   const fs::path path = save_with_external(model, "weights.bin", folder_ / "weights.bin");
-  Model stored = load_model(path, {false});
+  Model stored = load_model(path, {ExternalDataLoading::kMap});
   auto* entries = stored.proto.mutable_graph()->mutable_initializer(0)->mutable_external_data();
   for (auto& entry : *entries) {
     if (entry.key() == "offset") entry.set_value("-4");
@@ -178,6 +182,87 @@ TEST_F(ModelIoTest, RejectsMalformedOffset) {
   stored.proto.SerializeToOstream(&out);
   out.close();
   EXPECT_THROW(load_model(path), ModelError);
+}
+
+TEST_F(ModelIoTest, MappedLoadReadsOnDemand) {
+  const onnx::ModelProto model = make_model();
+  const std::vector<float> expected = io::read_float_values(model.graph().initializer(0));
+  const fs::path path = save_with_external(model, "weights.bin", folder_ / "weights.bin");
+
+  const Model mapped = load_model(path, {ExternalDataLoading::kMap});
+  const onnx::TensorProto& weight = mapped.proto.graph().initializer(0);
+  EXPECT_TRUE(io::is_external(weight));
+  EXPECT_FALSE(weight.has_raw_data());
+  EXPECT_THROW(io::read_float_values(weight), ModelError);
+  EXPECT_EQ(io::read_float_values(weight, *mapped.store), expected);
+}
+
+TEST_F(ModelIoTest, MappedInputCopiedToOutput) {
+  const onnx::ModelProto model = make_model();
+  const std::string expected = model.graph().initializer(0).raw_data();
+  const fs::path path = save_with_external(model, "weights.bin", folder_ / "weights.bin");
+  Model mapped = load_model(path, {ExternalDataLoading::kMap});
+  fs::create_directory(folder_ / "out");
+  const SaveResult saved = save_model(mapped, folder_ / "out" / "out.onnx", {});
+
+  EXPECT_EQ(saved.external_data_path, folder_ / "out" / "out.onnx.data");
+  const Model loaded = load_model(folder_ / "out" / "out.onnx");
+  EXPECT_EQ(loaded.proto.graph().initializer(0).raw_data(), expected);
+  ASSERT_EQ(loaded.external_files.size(), 1u);
+  EXPECT_EQ(loaded.external_files[0].filename(), "out.onnx.data");
+}
+
+TEST_F(ModelIoTest, MappedInputSavedInline) {
+  const onnx::ModelProto model = make_model();
+  const std::string expected = model.graph().initializer(0).raw_data();
+  const fs::path path = save_with_external(model, "weights.bin", folder_ / "weights.bin");
+  Model mapped = load_model(path, {ExternalDataLoading::kMap});
+  SaveOptions options;
+  options.external_data = ExternalDataMode::kNever;
+  const SaveResult saved = save_model(mapped, folder_ / "inline.onnx", options);
+
+  EXPECT_TRUE(saved.external_data_path.empty());
+  const Model loaded = load_model(folder_ / "inline.onnx");
+  EXPECT_TRUE(loaded.external_files.empty());
+  EXPECT_EQ(loaded.proto.graph().initializer(0).raw_data(), expected);
+}
+
+TEST_F(ModelIoTest, StreamedTensorReadableBeforeSave) {
+  Model model;
+  model.proto = make_model();
+  model.path = folder_ / "in.onnx";
+  model.store = std::make_shared<io::TensorStore>(folder_);
+  auto* weight = model.proto.mutable_graph()->mutable_initializer(0);
+  const std::vector<float> expected = io::read_float_values(*weight);
+  model.store->open_output(folder_ / "out.onnx.data");
+
+  ASSERT_TRUE(model.store->move_to_output(*weight));
+  EXPECT_TRUE(model.store->is_in_output(*weight));
+  EXPECT_FALSE(weight->has_raw_data());
+  EXPECT_EQ(io::read_float_values(*weight, *model.store), expected);
+  EXPECT_FALSE(fs::exists(folder_ / "out.onnx.data"));
+
+  save_model(model, folder_ / "out.onnx", {});
+  const Model loaded = load_model(folder_ / "out.onnx");
+  EXPECT_EQ(io::read_float_values(loaded.proto.graph().initializer(0)), expected);
+  EXPECT_TRUE(temporary_files().empty());
+}
+
+TEST_F(ModelIoTest, PlaceholdersRestoreReferences) {
+  const fs::path path = save_with_external(make_model(), "weights.bin", folder_ / "weights.bin");
+  Model mapped = load_model(path, {ExternalDataLoading::kMap});
+  const std::string before = mapped.proto.SerializeAsString();
+  {
+    const io::ExternalPlaceholders placeholders(mapped.proto);
+    const onnx::TensorProto& weight = mapped.proto.graph().initializer(0);
+    EXPECT_FALSE(io::is_external(weight));
+    EXPECT_FALSE(weight.raw_data().empty());
+    onnx::ModelProto copy = mapped.proto;
+    placeholders.restore(copy);
+    EXPECT_EQ(copy.SerializeAsString(), before);
+    placeholders.restore(mapped.proto);
+  }
+  EXPECT_EQ(mapped.proto.SerializeAsString(), before);
 }
 
 TEST_F(ModelIoTest, MissingFileIsIoError) { EXPECT_THROW(load_model(folder_ / "absent.onnx"), IoError); }

@@ -1,0 +1,125 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "onnxquant/errors.hpp"
+#include "onnxquant/evaluation.hpp"
+
+namespace onnxquant {
+namespace {
+
+OutputEvaluation logits_output() {
+  OutputEvaluation output;
+  output.name = "logits";
+  output.logits = true;
+  output.max_abs_error = 0.5;
+  output.cosine_similarity = 0.995;
+  output.top1_agreement = 0.9;
+  output.kl_divergence = 0.02;
+  return output;
+}
+
+OutputEvaluation hidden_output() {
+  OutputEvaluation output;
+  output.name = "hidden";
+  output.max_abs_error = 0.1;
+  output.cosine_similarity = 0.98;
+  return output;
+}
+
+TEST(Gates, NoGatesNoViolations) {
+  EXPECT_TRUE(check_gates({logits_output(), hidden_output()}, {}).empty());
+}
+
+TEST(Gates, EachGateOnEveryOutputItMeasures) {
+  AccuracyGates gates;
+  gates.min_cosine = 0.99;
+  const auto violations = check_gates({logits_output(), hidden_output()}, gates);
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].gate, "--min-cosine");
+  EXPECT_EQ(violations[0].output, "hidden");
+  EXPECT_EQ(violations[0].value, 0.98);
+  EXPECT_EQ(violations[0].limit, 0.99);
+  EXPECT_EQ(describe_violation(violations[0]),
+            "accuracy gate --min-cosine failed on output 'hidden': cosine similarity 0.98 is below the limit 0.99");
+}
+
+TEST(Gates, LimitsAreInclusive) {
+  AccuracyGates gates;
+  gates.max_kl = 0.02;
+  gates.min_top1 = 0.9;
+  gates.max_abs_error = 0.5;
+  gates.min_cosine = 0.98;
+  EXPECT_TRUE(check_gates({logits_output(), hidden_output()}, gates).empty());
+}
+
+TEST(Gates, LogitGatesSkipOtherOutputs) {
+  AccuracyGates gates;
+  gates.max_kl = 0.01;
+  gates.min_top1 = 0.95;
+  const auto violations = check_gates({logits_output(), hidden_output()}, gates);
+  ASSERT_EQ(violations.size(), 2u);
+  EXPECT_EQ(violations[0].gate, "--max-kl");
+  EXPECT_EQ(violations[0].output, "logits");
+  EXPECT_EQ(violations[1].gate, "--min-top1");
+  EXPECT_NE(describe_violation(violations[0]).find("is above the limit 0.01"), std::string::npos);
+}
+
+TEST(Gates, LogitGateWithoutLogitsFails) {
+  AccuracyGates gates;
+  gates.min_top1 = 0.5;
+  const auto violations = check_gates({hidden_output()}, gates);
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_TRUE(violations[0].output.empty());
+  EXPECT_NE(describe_violation(violations[0]).find("no output is logits"), std::string::npos);
+}
+
+TEST(Gates, UndefinedFigureFails) {
+  OutputEvaluation output = hidden_output();
+  output.cosine_similarity = std::numeric_limits<double>::quiet_NaN();
+  output.max_abs_error = std::numeric_limits<double>::infinity();
+  AccuracyGates gates;
+  gates.min_cosine = -1.0;
+  gates.max_abs_error = 1.0e30;
+  const auto violations = check_gates({output}, gates);
+  ASSERT_EQ(violations.size(), 2u);
+  EXPECT_NE(describe_violation(violations[0]).find("undefined"), std::string::npos);
+  EXPECT_NE(describe_violation(violations[1]).find("inf is above"), std::string::npos);
+}
+
+TEST(EvaluationOptions, RangesChecked) {
+  const auto rejects = [](auto change) {
+    EvaluationOptions options;
+    change(options);
+    EXPECT_THROW(validate_evaluation_options(options), UsageError);
+  };
+  rejects([](EvaluationOptions& o) { o.gates.min_cosine = 1.5; });
+  rejects([](EvaluationOptions& o) { o.gates.min_top1 = -0.1; });
+  rejects([](EvaluationOptions& o) { o.gates.max_kl = -1.0; });
+  rejects([](EvaluationOptions& o) { o.gates.max_abs_error = std::numeric_limits<double>::quiet_NaN(); });
+  rejects([](EvaluationOptions& o) { o.samples = 0; });
+  rejects([](EvaluationOptions& o) { o.samples = kMaxSamples + 1; });
+  rejects([](EvaluationOptions& o) { o.dims["seq"] = -1; });
+  rejects([](EvaluationOptions& o) { o.vocab_size = -5; });
+  rejects([](EvaluationOptions& o) { o.threads = -1; });
+  rejects([](EvaluationOptions& o) {
+    o.input_files = {"x=a.npy"};
+    o.seed = 1;
+  });
+  rejects([](EvaluationOptions& o) {
+    o.input_files = {"x=a.npy"};
+    o.dims["seq"] = 4;
+  });
+
+  EvaluationOptions valid;
+  valid.samples = 3;
+  valid.seed = 9;
+  valid.gates.min_cosine = -1.0;
+  valid.gates.min_top1 = 1.0;
+  valid.gates.max_kl = 0.0;
+  EXPECT_NO_THROW(validate_evaluation_options(valid));
+}
+
+}  // namespace
+}  // namespace onnxquant
