@@ -10,6 +10,10 @@ packages=(
   libgtest-dev googletest
   libonnx-testdata
   python3 python3-venv
+  time
+  # Chromium renders the HTML report in tests/python/test_html_report.py, and unshare (util-linux)
+  # cuts it off from the network.
+  chromium util-linux
 )
 
 sudo_cmd=()

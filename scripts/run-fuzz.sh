@@ -15,11 +15,11 @@ python="${ONNXQUANT_PYTHON:-$root/.venv/bin/python}"
 "$root/scripts/install-fuzz-deps.sh"
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DONNXQUANT_FUZZ=ON \
   -DONNXQUANT_BUILD_TESTS=OFF > /dev/null
-cmake --build "$build" --parallel 2 --target fuzz_load_inspect fuzz_quantize
+cmake --build "$build" --parallel 2 --target fuzz_load_inspect fuzz_quantize fuzz_input_file
 "$python" "$root/tests/fuzz/make_corpus.py" "$build/corpus"
 
 status=0
-for target in load_inspect quantize; do
+for target in load_inspect quantize input_file; do
   mkdir -p "$build/crashes/$target"
   echo "fuzz_$target: $seconds s"
   # -rss_limit_mb bounds a single input's memory use; models declaring huge shapes must be

@@ -9,7 +9,13 @@ Weights are random (numpy default_rng with a fixed seed). Initializers carry Hug
 Face parameter names, but every MatMul weight is stored as [in, out] (the MatMul B
 layout), which is the transpose of the PyTorch Linear weight.
 
+With --external-data the weights go to OUT.onnx.data one tensor at a time as they are
+drawn, so the size of the model is limited by the disk, not by memory: the generator holds
+one weight at a time (plus numpy's float64 draw of it). With --dtype float16 every float
+tensor, the computation and the logits are float16.
+
 Usage: python phi3_tiny.py OUT.onnx [--layers N] [--hidden N] [--seed N] ...
+       [--dtype float16] [--external-data]
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -24,6 +32,11 @@ from onnx import TensorProto, helper, numpy_helper
 
 OPSET = 17
 IR_VERSION = 8
+# With --external-data, tensors of at least this many bytes go to the data file, the threshold
+# onnx.save uses by default.
+EXTERNAL_THRESHOLD_BYTES = 1024
+# Offsets in the data file are multiples of this, as onnxquant writes them.
+EXTERNAL_ALIGNMENT = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +60,9 @@ class Phi3TinyConfig:
     outlier_columns: int = 4
     outlier_scale: float = 8.0
     seed: int = 0
+    # Draw the weights in float32 instead of float64: about three times faster and half the
+    # memory, for multi-gigabyte models. The values differ from the float64 draws of the same seed.
+    float32_draws: bool = False
 
     @property
     def head_dim(self) -> int:
@@ -82,11 +98,20 @@ class Phi3TinyConfig:
 # ---------------------------------------------------------------------------
 
 
+def _normal(rng: np.random.Generator, shape: tuple[int, int], config: Phi3TinyConfig) -> np.ndarray:
+    """Draw init_std * N(0, 1) values of SHAPE, in float32 when config.float32_draws is set."""
+    if config.float32_draws:
+        values = rng.standard_normal(shape, dtype=np.float32)
+        values *= np.float32(config.init_std)
+        return values
+    return rng.normal(0.0, config.init_std, size=shape)
+
+
 def _random_matmul_weight(
     rng: np.random.Generator, fan_in: int, fan_out: int, config: Phi3TinyConfig
 ) -> np.ndarray:
     """Draw an [in, out] weight with a few large output columns, like trained LLMs."""
-    weight = rng.normal(0.0, config.init_std, size=(fan_in, fan_out))
+    weight = _normal(rng, (fan_in, fan_out), config)
     count = min(config.outlier_columns, fan_out)
     columns = rng.choice(fan_out, size=count, replace=False)
     weight[:, columns] *= config.outlier_scale
@@ -98,38 +123,39 @@ def _random_norm_weight(rng: np.random.Generator, size: int) -> np.ndarray:
     return (1.0 + 0.1 * rng.normal(size=size)).astype(np.float32)
 
 
-def make_weights(config: Phi3TinyConfig) -> dict[str, np.ndarray]:
-    """Create all float32 parameters, keyed by Hugging Face parameter name."""
+def iter_weights(config: Phi3TinyConfig) -> Iterator[tuple[str, np.ndarray]]:
+    """Yield each float32 parameter with its Hugging Face name, drawing one at a time."""
     config.validate()
     rng = np.random.default_rng(config.seed)
     hidden = config.hidden_size
     intermediate = config.intermediate_size
 
-    embedding = rng.normal(0.0, config.init_std, size=(config.vocab_size, hidden))
-    weights = {"model.embed_tokens.weight": embedding.astype(np.float32)}
+    embedding = _normal(rng, (config.vocab_size, hidden), config)
+    yield "model.embed_tokens.weight", embedding.astype(np.float32)
+    del embedding
     for layer in range(config.num_hidden_layers):
         prefix = f"model.layers.{layer}"
-        weights[f"{prefix}.input_layernorm.weight"] = _random_norm_weight(rng, hidden)
-        weights[f"{prefix}.self_attn.qkv_proj.weight"] = _random_matmul_weight(
+        yield f"{prefix}.input_layernorm.weight", _random_norm_weight(rng, hidden)
+        yield f"{prefix}.self_attn.qkv_proj.weight", _random_matmul_weight(
             rng, hidden, 3 * hidden, config
         )
-        weights[f"{prefix}.self_attn.o_proj.weight"] = _random_matmul_weight(
+        yield f"{prefix}.self_attn.o_proj.weight", _random_matmul_weight(
             rng, hidden, hidden, config
         )
-        weights[f"{prefix}.post_attention_layernorm.weight"] = _random_norm_weight(
-            rng, hidden
-        )
-        weights[f"{prefix}.mlp.gate_up_proj.weight"] = _random_matmul_weight(
+        yield f"{prefix}.post_attention_layernorm.weight", _random_norm_weight(rng, hidden)
+        yield f"{prefix}.mlp.gate_up_proj.weight", _random_matmul_weight(
             rng, hidden, 2 * intermediate, config
         )
-        weights[f"{prefix}.mlp.down_proj.weight"] = _random_matmul_weight(
+        yield f"{prefix}.mlp.down_proj.weight", _random_matmul_weight(
             rng, intermediate, hidden, config
         )
-    weights["model.norm.weight"] = _random_norm_weight(rng, hidden)
-    weights["lm_head.weight"] = _random_matmul_weight(
-        rng, hidden, config.vocab_size, config
-    )
-    return weights
+    yield "model.norm.weight", _random_norm_weight(rng, hidden)
+    yield "lm_head.weight", _random_matmul_weight(rng, hidden, config.vocab_size, config)
+
+
+def make_weights(config: Phi3TinyConfig) -> dict[str, np.ndarray]:
+    """Create all float32 parameters, keyed by Hugging Face parameter name."""
+    return dict(iter_weights(config))
 
 
 def rotary_tables(config: Phi3TinyConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -146,15 +172,15 @@ def rotary_tables(config: Phi3TinyConfig) -> tuple[np.ndarray, np.ndarray]:
     return np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
 
 
-def causal_mask_table(config: Phi3TinyConfig) -> np.ndarray:
+def causal_mask_table(config: Phi3TinyConfig, dtype: type = np.float32) -> np.ndarray:
     """Return the additive causal mask [max_pos, max_pos], 0 on and below the diagonal.
 
-    Masked entries hold the float32 minimum instead of -inf, as Hugging Face masks do,
+    Masked entries hold the minimum of DTYPE instead of -inf, as Hugging Face masks do,
     so adding a finite score to them stays finite.
     """
     size = config.max_position_embeddings
     future = np.triu(np.ones((size, size), dtype=bool), k=1)
-    return np.where(future, np.finfo(np.float32).min, 0.0).astype(np.float32)
+    return np.where(future, np.finfo(dtype).min, 0.0).astype(dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -162,18 +188,59 @@ def causal_mask_table(config: Phi3TinyConfig) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 
-class GraphBuilder:
-    """Collect nodes and initializers, naming outputs the way torch.onnx exports do."""
+class ExternalDataWriter:
+    """Append tensor data to one external data file and return the external TensorProto."""
 
-    def __init__(self) -> None:
+    def __init__(self, data_file, location: str) -> None:
+        self._file = data_file
+        self._location = location
+        self._offset = 0
+
+    def tensor(self, name: str, array: np.ndarray) -> onnx.TensorProto:
+        padding = -self._offset % EXTERNAL_ALIGNMENT
+        self._file.write(b"\0" * padding)
+        self._offset += padding
+        data = np.ascontiguousarray(array)
+        self._file.write(memoryview(data).cast("B"))
+        tensor = onnx.TensorProto()
+        tensor.name = name
+        tensor.data_type = helper.np_dtype_to_tensor_dtype(data.dtype)
+        tensor.dims.extend(data.shape)
+        tensor.data_location = TensorProto.EXTERNAL
+        for key, value in (("location", self._location), ("offset", str(self._offset)),
+                           ("length", str(data.nbytes))):
+            entry = tensor.external_data.add()
+            entry.key, entry.value = key, value
+        self._offset += data.nbytes
+        return tensor
+
+
+class GraphBuilder:
+    """Collect nodes and initializers, naming outputs the way torch.onnx exports do.
+
+    Float initializers are stored as FLOAT_TYPE. With a WRITER, initializers of at least
+    EXTERNAL_THRESHOLD_BYTES go to its external data file as they are added.
+    """
+
+    def __init__(self, float_type: type = np.float32, writer: ExternalDataWriter | None = None) -> None:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self._initializer_names: set[str] = set()
+        self.float_type = float_type
+        self._writer = writer
 
-    def initializer(self, name: str, array: np.ndarray) -> str:
-        """Add an initializer unless its name exists already, and return the name."""
+    def initializer(self, name: str, array: np.ndarray, keep_type: bool = False) -> str:
+        """Add an initializer unless its name exists already, and return the name.
+
+        KEEP_TYPE stores a float array in its own type instead of FLOAT_TYPE.
+        """
         if name not in self._initializer_names:
-            self.initializers.append(numpy_helper.from_array(array, name))
+            if np.issubdtype(array.dtype, np.floating) and not keep_type:
+                array = array.astype(self.float_type, copy=False)
+            if self._writer is not None and array.nbytes >= EXTERNAL_THRESHOLD_BYTES:
+                self.initializers.append(self._writer.tensor(name, array))
+            else:
+                self.initializers.append(numpy_helper.from_array(array, name))
             self._initializer_names.add(name)
         return name
 
@@ -198,7 +265,10 @@ class GraphBuilder:
 
 def _add_rms_norm(g: GraphBuilder, x: str, weight: str, scope: str, eps: float) -> str:
     """Add weight * x / sqrt(mean(x^2) + eps) over the last axis."""
-    squared = g.op("Pow", [x, g.scalar("const_two", 2.0)], f"{scope}/Pow")
+    # The exponent stays float32: ONNX Runtime 1.23.2 fails to initialize a session whose
+    # layer-norm fusion meets a float16 exponent.
+    two = g.initializer("const_two", np.array(2.0, dtype=np.float32), keep_type=True)
+    squared = g.op("Pow", [x, two], f"{scope}/Pow")
     mean = g.op("ReduceMean", [squared], f"{scope}/ReduceMean", axes=[-1], keepdims=1)
     shifted = g.op("Add", [mean, g.scalar("rms_norm_epsilon", eps)], f"{scope}/Add")
     rms = g.op("Sqrt", [shifted], f"{scope}/Sqrt")
@@ -224,7 +294,7 @@ def _add_position_tensors(
     cos = g.op("Slice", [cos_input, zero, seq_len, zero], "/model/rotary_emb/Slice_cos")
     sin = g.op("Slice", [sin_input, zero, seq_len, zero], "/model/rotary_emb/Slice_sin")
 
-    mask_table = g.initializer("causal_mask_table", causal_mask_table(config))
+    mask_table = g.initializer("causal_mask_table", causal_mask_table(config, g.float_type))
     mask_ends = g.op("Concat", [seq_len, seq_len], "/model/Concat_mask_ends", axis=0)
     mask_starts = g.int64s("const_zeros_2", [0, 0])
     mask_axes = g.int64s("const_axes_0_1", [0, 1])
@@ -343,16 +413,24 @@ def _add_decoder_layer(
 
 
 def build_model(
-    config: Phi3TinyConfig | None = None, weights: dict[str, np.ndarray] | None = None
+    config: Phi3TinyConfig | None = None,
+    weights: dict[str, np.ndarray] | None = None,
+    float_type: type = np.float32,
+    writer: ExternalDataWriter | None = None,
 ) -> onnx.ModelProto:
-    """Build the ONNX model from WEIGHTS, which default to make_weights(config)."""
+    """Build the ONNX model from WEIGHTS, which default to iter_weights(config).
+
+    FLOAT_TYPE (np.float32 or np.float16) is the type of every float tensor and of the
+    computation. With a WRITER, the weights go to its external data file as they are drawn.
+    """
     config = config or Phi3TinyConfig()
     config.validate()
-    weights = make_weights(config) if weights is None else weights
+    named_weights = iter_weights(config) if weights is None else weights.items()
 
-    g = GraphBuilder()
-    for name, array in weights.items():
+    g = GraphBuilder(float_type, writer)
+    for name, array in named_weights:
         g.initializer(name, np.asarray(array, dtype=np.float32))
+        del array
 
     embed_tokens = "model.embed_tokens.weight"
     x = g.op("Gather", [embed_tokens, "input_ids"], "/model/embed_tokens/Gather")
@@ -368,9 +446,10 @@ def build_model(
             "input_ids", TensorProto.INT64, ["batch", "sequence"]
         )
     ]
+    logits_type = helper.np_dtype_to_tensor_dtype(np.dtype(float_type))
     outputs = [
         helper.make_tensor_value_info(
-            "logits", TensorProto.FLOAT, ["batch", "sequence", config.vocab_size]
+            "logits", logits_type, ["batch", "sequence", config.vocab_size]
         )
     ]
     graph = helper.make_graph(g.nodes, "phi3_tiny", inputs, outputs, g.initializers)
@@ -380,7 +459,20 @@ def build_model(
         producer_name="onnxquant-tests-phi3-tiny",
     )
     model.ir_version = IR_VERSION
-    model.doc_string = f"Tiny Phi-3-shaped decoder with random weights: {config}"
+    model.doc_string = f"Phi-3-shaped decoder with random weights: {config}"
+    return model
+
+
+def write_external_model(
+    path: Path, config: Phi3TinyConfig, float_type: type = np.float32
+) -> onnx.ModelProto:
+    """Write the model to PATH with its weights in PATH.data, drawn and written one at a time."""
+    path = Path(path)
+    data_path = path.with_name(path.name + ".data")
+    with open(data_path, "wb") as data_file:
+        model = build_model(config, float_type=float_type,
+                            writer=ExternalDataWriter(data_file, data_path.name))
+    path.write_bytes(model.SerializeToString())
     return model
 
 
@@ -473,7 +565,7 @@ def reference_logits(
 def _parse_args(argv: list[str]) -> argparse.Namespace:
     defaults = Phi3TinyConfig()
     parser = argparse.ArgumentParser(
-        description="Write a tiny Phi-3-shaped float32 ONNX language model."
+        description="Write a Phi-3-shaped ONNX language model with random weights."
     )
     parser.add_argument("output", help="path of the .onnx file to write")
     parser.add_argument("--vocab", type=int, default=defaults.vocab_size,
@@ -491,6 +583,12 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
                         help="maximum sequence length the rotary and mask tables cover")
     parser.add_argument("--seed", type=int, default=defaults.seed,
                         help="seed of the numpy random generator for the weights")
+    parser.add_argument("--dtype", choices=["float32", "float16"], default="float32",
+                        help="type of the weights and of the computation")
+    parser.add_argument("--external-data", action="store_true",
+                        help="write the weights to OUT.onnx.data one tensor at a time")
+    parser.add_argument("--float32-draws", action="store_true",
+                        help="draw the weights in float32, about 3x faster; other values than the default")
     return parser.parse_args(argv)
 
 
@@ -504,14 +602,22 @@ def main(argv: list[str] | None = None) -> int:
         intermediate_size=args.intermediate,
         max_position_embeddings=args.max_positions,
         seed=args.seed,
+        float32_draws=args.float32_draws,
     )
+    float_type = np.float16 if args.dtype == "float16" else np.float32
     try:
-        model = build_model(config)
+        config.validate()
+        if args.external_data:
+            model = write_external_model(Path(args.output), config, float_type)
+            # The checker finds the data file next to the model when given the path.
+            onnx.checker.check_model(args.output)
+        else:
+            model = build_model(config, float_type=float_type)
+            onnx.checker.check_model(model, full_check=True)
+            onnx.save(model, args.output)
     except ValueError as error:
         print(f"error: invalid configuration: {error}", file=sys.stderr)
         return 2
-    onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, args.output)
     print(f"wrote {args.output}: {len(model.graph.node)} nodes, config {config}")
     return 0
 

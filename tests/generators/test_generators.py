@@ -181,6 +181,32 @@ def test_phi3_same_seed_same_weights():
     assert not np.array_equal(first[name], other[name])
 
 
+def test_phi3_external_data_matches_inline(tmp_path, phi3_config, phi3_weights):
+    path = tmp_path / "phi3.onnx"
+    phi3_tiny.write_external_model(path, phi3_config)
+    stored = onnx.load(str(path), load_external_data=False)
+    external = [t.name for t in stored.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+    assert "lm_head.weight" in external
+    assert "model.layers.0.input_layernorm.weight" not in external
+    loaded = phi3_tiny.weights_from_model(onnx.load(str(path)))
+    assert loaded.keys() == phi3_weights.keys()
+    for name, array in phi3_weights.items():
+        assert np.array_equal(loaded[name], array), name
+
+
+def test_phi3_float16_close_to_float32(tmp_path, phi3_config, phi3_session):
+    path = tmp_path / "phi3_fp16.onnx"
+    phi3_tiny.write_external_model(path, phi3_config, np.float16)
+    model = onnx.load(str(path))
+    assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    assert model.graph.initializer[0].data_type == onnx.TensorProto.FLOAT16
+    input_ids = np.random.default_rng(9).integers(0, phi3_config.vocab_size, size=(1, 8))
+    half = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    logits = run_phi3(half, input_ids).astype(np.float32)
+    reference = run_phi3(phi3_session, input_ids)
+    assert cosine(logits.ravel(), reference.ravel()) > 0.999
+
+
 def test_phi3_rejects_heads_not_dividing_hidden():
     config = phi3_tiny.Phi3TinyConfig(hidden_size=130, num_attention_heads=4)
     with pytest.raises(ValueError, match="not divisible"):

@@ -167,3 +167,33 @@ def test_inspect_reads_attribute_location(onnxquant_bin, tmp_path):
     result = run(onnxquant_bin, "inspect", path)
     assert result.returncode == 4
     assert "not found" in result.stderr
+
+
+def test_external_weight_kept_through_opset_conversion(onnxquant_bin, tmp_path):
+    # libonnx 1.12's version converter drops external data references; per-channel INT8 converts
+    # this opset 11 model to 13 with its weight still in weights.bin.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    model = matmul_model()
+    model.opset_import[0].version = 11
+    model.ir_version = 7
+    onnx.save(model, folder / "model.onnx", save_as_external_data=True, location="weights.bin",
+              size_threshold=0)
+    before = digest(folder / "weights.bin")
+    output = tmp_path / "out" / "q.onnx"
+    output.parent.mkdir()
+    result = run(onnxquant_bin, "quantize", folder / "model.onnx", "-p", "int8", "--per-channel", "-o", output,
+                 "--min-elements", "0")
+    assert result.returncode == 0, result.stderr
+    assert "converted ai.onnx opset 11 to 13" in result.stderr
+    stored = onnx.load(str(output), load_external_data=False)
+    assert stored.opset_import[0].version == 13
+    assert locations(stored) == {"q.onnx.data"}
+    assert digest(folder / "weights.bin") == before
+
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+    x = np.ones((2, 64), dtype=np.float32)
+    weight = numpy_helper.to_array(matmul_model().graph.initializer[0])
+    np.testing.assert_allclose(session.run(None, {"x": x})[0], x @ weight, rtol=0.05, atol=0.5)
