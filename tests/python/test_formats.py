@@ -50,6 +50,11 @@ MODEL_MIN_COSINE = {
     # confidence, which makes the output sensitive: measured 0.987 and 0.989.
     ("rapidocr-rec", "int4-qdq"): 0.98,
     ("rapidocr-rec", "int4-qdq-asymmetric"): 0.98,
+    # ONNX Runtime's MatMulInteger with uint8 weights and per-column zero points is not exact on
+    # every CPU: measured 0.985 on an Intel Xeon with AVX512-VNNI and at least 0.99 on an AMD EPYC
+    # with AVX2, while the onnxquant evaluator's exact integer arithmetic gives 0.9997 on the same
+    # input.
+    ("rapidocr-rec", "int8-dynamic-per-channel-asymmetric"): 0.98,
     # Random weights with heavy outlier columns: measured 0.980 and 0.985.
     ("phi3-tiny", "int4-qdq"): 0.97,
     ("phi3-tiny", "int4-qdq-asymmetric"): 0.97,
