@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <fmt/format.h>
+#include <limits>
 #include <type_traits>
 
 #include <onnx/onnx_pb.h>
@@ -52,6 +53,28 @@ inline T store(ComputeType<T> value) {
     return BFloat16{kernels::float_to_bfloat16(value)};
   } else {
     return value;
+  }
+}
+
+// The largest and the lowest finite values of T, which ONNX Runtime uses as the default Clip bounds
+// and as the start of a maximum.
+template <typename T>
+inline ComputeType<T> largest_finite() {
+  if constexpr (std::is_same_v<T, Float16>) {
+    return 65504.0f;
+  } else if constexpr (std::is_same_v<T, BFloat16>) {
+    return 3.38953139e38f;  // bits 0x7F7F
+  } else {
+    return std::numeric_limits<T>::max();
+  }
+}
+
+template <typename T>
+inline ComputeType<T> lowest_finite() {
+  if constexpr (is_16bit_float<T>) {
+    return -largest_finite<T>();
+  } else {
+    return std::numeric_limits<T>::lowest();
   }
 }
 

@@ -169,6 +169,42 @@ def test_node_test_deviation_matches_ort(run_onnxquant, tmp_path, test_name):
     assert_matches_ort(folder / "model.onnx", run_evaluator(run_onnxquant, folder / "model.onnx", inputs, tmp_path), inputs)
 
 
+# Single-node graphs on NaN, infinities and a few finite values, as (case id, operator, opset,
+# attributes, input). ONNX Runtime 1.23.2 is the expected behaviour for every one of them.
+NONFINITE_VALUES = np.array([np.nan, np.inf, -np.inf, -3.0, -1.0, 0.0, 0.5, 2.0], dtype=np.float32)
+NONFINITE_WINDOWS = np.array([np.nan, -1.0, -1.0, np.nan, np.nan, np.nan, np.nan, 3.0], dtype=np.float32)
+NONFINITE_CASES = [
+    *[(op, op, 17, {}, NONFINITE_VALUES) for op in
+      ["Relu", "HardSigmoid", "LeakyRelu", "Elu", "Selu", "Celu", "Softplus", "Softsign", "Sigmoid", "Tanh",
+       "HardSwish", "ThresholdedRelu", "Shrink", "Exp", "Abs", "Sign", "Clip"]],
+    ("Mish", "Mish", 18, {}, NONFINITE_VALUES),
+    ("Gelu", "Gelu", 20, {}, NONFINITE_VALUES),
+    ("Clip-6", "Clip", 6, {}, NONFINITE_VALUES),
+    ("MaxPool", "MaxPool", 17, {"kernel_shape": [2], "strides": [2]}, NONFINITE_WINDOWS),
+    ("MaxPool-padded", "MaxPool", 17, {"kernel_shape": [3], "pads": [1, 1]}, NONFINITE_WINDOWS),
+    ("GlobalMaxPool", "GlobalMaxPool", 17, {}, NONFINITE_WINDOWS),
+]
+
+
+@pytest.mark.parametrize("case_id, operator, opset, attributes, values", NONFINITE_CASES,
+                         ids=[case[0] for case in NONFINITE_CASES])
+def test_nonfinite_inputs_match_ort(run_onnxquant, tmp_path, case_id, operator, opset, attributes, values):
+    from onnx import TensorProto, helper
+
+    # Pooling takes [N, C, D] and works on windows of the row; the other operators on each element.
+    x = values.reshape(1, 1, -1) if "Pool" in operator else values
+    node = helper.make_node(operator, ["x"], ["y"], **attributes)
+    graph = helper.make_graph([node], case_id, [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    path = tmp_path / f"{case_id}.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8), path)
+
+    actual = run_evaluator(run_onnxquant, path, {"x": x}, tmp_path)["y"]
+    expected = ortcheck.run(path, {"x": x})["y"]
+    # NaN must meet NaN and an infinity the same infinity; finite values agree to float32 rounding.
+    np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-7, err_msg=f"{case_id} on {x.ravel()}")
+
+
 def test_unsupported_operator_is_rejected_before_running(run_onnxquant, tmp_path):
     from onnx import TensorProto, helper
 

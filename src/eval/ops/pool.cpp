@@ -81,14 +81,16 @@ void run_pool(KernelContext& c) {
         for (int64_t o = 0; o < outputs; ++o) {
           double sum = 0;
           int64_t count = 0;
-          V best = std::numeric_limits<V>::lowest();
-          if constexpr (std::is_floating_point_v<V>) best = -std::numeric_limits<V>::infinity();
+          // As in ONNX Runtime, the maximum starts at the lowest finite value and a value replaces it
+          // only when it is larger: NaN is skipped, and a window of NaN and -inf gives the lowest value.
+          V best = lowest_finite<T>();
           int64_t best_index = -1;
           const int64_t padded = visit_window(g, o, [&](int64_t i) {
             const V value = load(image[i]);
             ++count;
             if constexpr (kind == PoolKind::kMax) {
-              if (best_index < 0 || value > best) {
+              if (best_index < 0) best_index = i;
+              if (value > best) {
                 best = value;
                 best_index = i;
               }
@@ -156,10 +158,11 @@ void run_global_pool(KernelContext& c) {
     T* out = y.values<T>().data();
     c.pool().parallel_for(planes, grain_for(size), [&](int64_t begin, int64_t end) {
       for (int64_t plane = begin; plane < end; ++plane) {
-        double result = kind == PoolKind::kMax ? -std::numeric_limits<double>::infinity() : 0.0;
+        // The maximum starts at the lowest finite value and skips NaN, as in MaxPool.
+        double result = kind == PoolKind::kMax ? static_cast<double>(lowest_finite<T>()) : 0.0;
         for (int64_t i = plane * size; i < (plane + 1) * size; ++i) {
           const double value = static_cast<double>(load(in[i]));
-          if (kind == PoolKind::kMax) result = std::max(result, value);
+          if (kind == PoolKind::kMax && value > result) result = value;
           if (kind == PoolKind::kAverage) result += value;
           if (kind == PoolKind::kLp) result += std::pow(std::abs(value), static_cast<double>(p));
         }

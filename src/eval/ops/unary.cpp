@@ -34,6 +34,13 @@ void apply_unary(KernelContext& context, F f) {
   });
 }
 
+// Clamps v to [low, high]. NaN stays NaN, as in ONNX Runtime, because both comparisons are false;
+// std::min and std::max would return a bound instead.
+template <typename V>
+V clamp_keep_nan(V v, V low, V high) {
+  return v < low ? low : (v > high ? high : v);
+}
+
 template <typename V>
 V absolute(V v) {
   if constexpr (std::is_unsigned_v<V> || std::is_same_v<V, bool>) {
@@ -98,7 +105,8 @@ void run_sigmoid(KernelContext& c) {
 }
 
 void run_relu(KernelContext& c) {
-  apply_unary<TypeSet::kSigned>(c, [](auto v) { return v > 0 ? v : static_cast<decltype(v)>(0); });
+  // NaN stays NaN, as in ONNX Runtime.
+  apply_unary<TypeSet::kSigned>(c, [](auto v) { return v < 0 ? static_cast<decltype(v)>(0) : v; });
 }
 
 void run_sign(KernelContext& c) {
@@ -141,7 +149,8 @@ void run_celu(KernelContext& c) {
   apply_unary<TypeSet::kFloat>(c, [alpha](auto v) {
     using V = decltype(v);
     const V a = static_cast<V>(alpha);
-    return std::max(static_cast<V>(0), v) + std::min(static_cast<V>(0), a * (std::exp(v / a) - static_cast<V>(1)));
+    // max(0, v) + min(0, alpha * (exp(v / alpha) - 1)) of the specification, written so that NaN stays NaN.
+    return v > 0 ? v : a * (std::exp(v / a) - static_cast<V>(1));
   });
 }
 
@@ -170,7 +179,7 @@ void run_hard_sigmoid(KernelContext& c) {
   const double beta = c.attributes().get_float("beta", 0.5f);
   apply_unary<TypeSet::kFloat>(c, [alpha, beta](auto v) {
     using V = decltype(v);
-    return std::max(static_cast<V>(0), std::min(static_cast<V>(1), static_cast<V>(alpha) * v + static_cast<V>(beta)));
+    return clamp_keep_nan(static_cast<V>(alpha) * v + static_cast<V>(beta), static_cast<V>(0), static_cast<V>(1));
   });
 }
 
@@ -178,7 +187,7 @@ void run_hard_swish(KernelContext& c) {
   apply_unary<TypeSet::kFloat>(c, [](auto v) {
     using V = decltype(v);
     const V alpha = static_cast<V>(1.0 / 6.0);
-    return v * std::max(static_cast<V>(0), std::min(static_cast<V>(1), alpha * v + static_cast<V>(0.5)));
+    return v * clamp_keep_nan(alpha * v + static_cast<V>(0.5), static_cast<V>(0), static_cast<V>(1));
   });
 }
 
@@ -241,18 +250,16 @@ void run_bitwise_not(KernelContext& c) {
   });
 }
 
-// Clip reads its bounds from attributes before opset 11 and from optional inputs since.
+// Clip reads its bounds from attributes before opset 11 and from optional inputs since. A missing
+// bound is the type's largest finite value (or its negation), as in ONNX Runtime, so infinities are
+// clipped to finite values and NaN stays NaN.
 void run_clip(KernelContext& c) {
   const Tensor& x = c.input(0);
   visit_dtype<TypeSet::kNumeric>(x.dtype, "input 0", [&](auto tag) {
     using T = decltype(tag);
     using V = ComputeType<T>;
-    V low = std::numeric_limits<V>::lowest();
-    V high = std::numeric_limits<V>::max();
-    if constexpr (std::is_floating_point_v<V>) {
-      low = -std::numeric_limits<V>::infinity();
-      high = std::numeric_limits<V>::infinity();
-    }
+    V low = lowest_finite<T>();
+    V high = largest_finite<T>();
     if (c.version() < 11) {
       low = static_cast<V>(c.attributes().get_float("min", -std::numeric_limits<float>::max()));
       high = static_cast<V>(c.attributes().get_float("max", std::numeric_limits<float>::max()));
@@ -265,8 +272,7 @@ void run_clip(KernelContext& c) {
     const auto out = y.values<T>();
     for (size_t i = 0; i < in.size(); ++i) {
       const V v = load(in[i]);
-      // NaN stays NaN: both comparisons are false.
-      out[i] = store<T>(v < low ? low : (v > high ? high : v));
+      out[i] = store<T>(clamp_keep_nan(v, low, high));
     }
     c.set_output(0, std::move(y));
   });
