@@ -36,12 +36,13 @@ bool is_integer_type(int32_t dtype) {
 // The quantity that a symbolic dimension measures, judged from its name.
 enum class DimensionRole { kBatch, kTotalSequence, kPastSequence, kSequence, kOther };
 
+// A sequence-like part wins over "batch", so that a name such as max_seq_len_in_batch is a length.
 DimensionRole role_of(const std::string& dimension) {
   const std::string name = lowercase(dimension);
-  if (contains(name, "batch")) return DimensionRole::kBatch;
   if (contains(name, "total")) return DimensionRole::kTotalSequence;
   if (contains(name, "past")) return DimensionRole::kPastSequence;
   if (contains(name, "seq") || contains(name, "len") || contains(name, "token")) return DimensionRole::kSequence;
+  if (contains(name, "batch")) return DimensionRole::kBatch;
   return DimensionRole::kOther;
 }
 

@@ -54,6 +54,23 @@ TEST(InputGenerator, DefaultDimensions) {
   EXPECT_EQ(plan.defaulted_dims.size(), 4u);
 }
 
+TEST(InputGenerator, SequenceNamesWinOverBatch) {
+  const std::vector<eval::ValueDescription> inputs = {
+      input("input_ids", TensorProto::INT64, {-1, -1}, {"batch_size", "max_seq_len_in_batch"}),
+      input("mask", TensorProto::INT64, {-1, -1}, {"num_tokens_per_batch", "batch_length"}),
+  };
+  const GenerationPlan plan = plan_inputs(inputs, {}, {});
+  EXPECT_EQ(plan.dims.at("batch_size"), kDefaultBatchSize);
+  EXPECT_EQ(plan.dims.at("max_seq_len_in_batch"), kDefaultSequenceLength);
+  EXPECT_EQ(plan.dims.at("num_tokens_per_batch"), kDefaultSequenceLength);
+  EXPECT_EQ(plan.dims.at("batch_length"), kDefaultSequenceLength);
+  ASSERT_EQ(plan.defaulted_dims.size(), 4u);
+  for (const std::string& line : plan.defaulted_dims) {
+    if (line.find("batch_size") != std::string::npos) continue;
+    EXPECT_NE(line.find("(the sequence length)"), std::string::npos) << line;
+  }
+}
+
 TEST(InputGenerator, UserDimensionsAndTotalLength) {
   GenerationSettings settings;
   settings.dims = {{"sequence_length", 5}, {"past_sequence_length", 3}, {"batch_size", 2}};
