@@ -59,6 +59,9 @@ struct OutputEvaluation {
   std::string dtype_candidate;
   std::vector<int64_t> shape;  // of the first sample
   uint64_t elements = 0;       // over all samples
+  // Positions where both outputs are finite. When there are none, the comparison is empty: every
+  // figure below is NaN and every gate that applies to the output fails.
+  uint64_t compared_elements = 0;
   double max_abs_error = 0.0;
   double mean_abs_error = 0.0;
   double relative_l2_error = 0.0;
@@ -72,6 +75,9 @@ struct OutputEvaluation {
   double top1_agreement = 0.0;
   double kl_divergence = 0.0;  // mean over rows, in nats
   double kl_divergence_max = 0.0;
+
+  // False for an empty comparison: no position is finite in both outputs and none mismatches.
+  bool measured() const { return compared_elements > 0 || nonfinite_mismatches > 0; }
 };
 
 struct GateViolation {
@@ -79,6 +85,7 @@ struct GateViolation {
   std::string output;  // empty when no output could be measured by the gate
   double value = 0.0;  // NaN when the figure is undefined
   double limit = 0.0;
+  bool empty_comparison = false;  // the output has no finite elements to compare
 };
 
 struct EvaluationReport {
@@ -104,7 +111,8 @@ struct EvaluationReport {
 void validate_evaluation_options(const EvaluationOptions& options);
 
 // Every gate that an output fails, in the order of the outputs. A gate on logits figures fails
-// with an empty output name when no output is logits.
+// with an empty output name when no output is logits, and every gate fails on an output whose
+// comparison is empty (no compared elements and no non-finite mismatches).
 std::vector<GateViolation> check_gates(const std::vector<OutputEvaluation>& outputs, const AccuracyGates& gates);
 
 // One line naming the gate, the output, the figure and the limit.

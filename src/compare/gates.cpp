@@ -84,6 +84,10 @@ std::vector<GateViolation> check_gates(const std::vector<OutputEvaluation>& outp
     for (const OutputEvaluation& output : outputs) {
       if (gate.logits_only && !output.logits) continue;
       measured = true;
+      if (!output.measured()) {
+        violations.push_back({gate.option, output.name, std::numeric_limits<double>::quiet_NaN(), *limit, true});
+        continue;
+      }
       const double value = output.*gate.value;
       if (!passes(value, *limit, gate.bound)) violations.push_back({gate.option, output.name, value, *limit});
     }
@@ -101,6 +105,11 @@ std::string describe_violation(const GateViolation& violation) {
                        "whose last dimension is the vocabulary size), so its {} was not measured; set --vocab-size "
                        "or remove the gate",
                        violation.gate, violation.limit, gate.figure);
+  }
+  if (violation.empty_comparison) {
+    return fmt::format("accuracy gate {} {} failed: output {} has no finite elements to compare, so {} cannot be "
+                       "checked; give inputs for which the output has elements that are finite in both models",
+                       violation.gate, violation.limit, io::quoted_name(violation.output), violation.gate);
   }
   if (std::isnan(violation.value)) {
     return fmt::format("accuracy gate {} {} failed on output {}: the {} is undefined, because the outputs have NaN or "

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <fmt/format.h>
+#include <limits>
 #include <optional>
 #include <spdlog/spdlog.h>
 
@@ -50,6 +51,7 @@ class OutputAccumulator {
     OutputEvaluation result = result_;
     const kernels::DifferenceMetrics metrics = differences_.result();
     result.elements = metrics.elements;
+    result.compared_elements = metrics.compared_elements;
     result.max_abs_error = metrics.max_abs_error;
     result.mean_abs_error = metrics.mean_abs_error;
     result.relative_l2_error = metrics.relative_l2_error;
@@ -62,6 +64,12 @@ class OutputAccumulator {
       result.top1_agreement = logit_metrics.top1_agreement;
       result.kl_divergence = logit_metrics.kl_divergence_mean;
       result.kl_divergence_max = logit_metrics.kl_divergence_max;
+      if (result.compared_elements == 0) {
+        // Rows of NaN in both models agree on nothing that could be measured.
+        result.top1_agreement = std::numeric_limits<double>::quiet_NaN();
+        result.kl_divergence = std::numeric_limits<double>::quiet_NaN();
+        result.kl_divergence_max = std::numeric_limits<double>::quiet_NaN();
+      }
     }
     return result;
   }

@@ -43,6 +43,7 @@ void DifferenceAccumulator::add(std::span<const double> reference, std::span<con
       if (!same_nonfinite(a, b)) ++nonfinite_mismatches_;
       continue;
     }
+    ++compared_elements_;
     const double error = std::fabs(a - b);
     max_abs_error_ = std::max(max_abs_error_, error);
     abs_error_sum_ += error;
@@ -56,7 +57,15 @@ void DifferenceAccumulator::add(std::span<const double> reference, std::span<con
 DifferenceMetrics DifferenceAccumulator::result() const {
   DifferenceMetrics metrics;
   metrics.elements = elements_;
+  metrics.compared_elements = compared_elements_;
   metrics.nonfinite_mismatches = nonfinite_mismatches_;
+  if (nonfinite_mismatches_ == 0 && compared_elements_ == 0) {
+    metrics.max_abs_error = kNaN;
+    metrics.mean_abs_error = kNaN;
+    metrics.relative_l2_error = kNaN;
+    metrics.cosine_similarity = kNaN;
+    return metrics;
+  }
   if (nonfinite_mismatches_ > 0) {
     metrics.max_abs_error = kInfinity;
     metrics.mean_abs_error = kInfinity;
@@ -66,7 +75,7 @@ DifferenceMetrics DifferenceAccumulator::result() const {
   }
 
   metrics.max_abs_error = max_abs_error_;
-  metrics.mean_abs_error = elements_ == 0 ? 0.0 : abs_error_sum_ / static_cast<double>(elements_);
+  metrics.mean_abs_error = abs_error_sum_ / static_cast<double>(elements_);
   if (reference_squares_ > 0.0) {
     metrics.relative_l2_error = std::sqrt(squared_error_sum_) / std::sqrt(reference_squares_);
   } else {
@@ -126,7 +135,12 @@ void LogitAccumulator::add(std::span<const double> reference, std::span<const do
 LogitMetrics LogitAccumulator::result() const {
   LogitMetrics metrics;
   metrics.rows = rows_;
-  if (rows_ == 0) return metrics;
+  if (rows_ == 0) {
+    metrics.top1_agreement = kNaN;
+    metrics.kl_divergence_mean = kNaN;
+    metrics.kl_divergence_max = kNaN;
+    return metrics;
+  }
   metrics.top1_agreement = static_cast<double>(top1_matches_) / static_cast<double>(rows_);
   metrics.kl_divergence_mean = kl_sum_ / static_cast<double>(rows_);
   metrics.kl_divergence_max = kl_max_;

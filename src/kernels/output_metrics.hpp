@@ -10,8 +10,12 @@
 
 namespace onnxquant::kernels {
 
+// When no position has two finite values (compared_elements is 0) and none mismatches, every
+// figure is NaN: an empty comparison measures nothing.
 struct DifferenceMetrics {
   uint64_t elements = 0;
+  // Positions where both values are finite: the ones that enter the figures below.
+  uint64_t compared_elements = 0;
   double max_abs_error = 0.0;
   double mean_abs_error = 0.0;
   // ||reference - candidate||_2 / ||reference||_2; 0 when both are all zeros, +infinity when only the
@@ -33,6 +37,7 @@ class DifferenceAccumulator {
 
  private:
   uint64_t elements_ = 0;
+  uint64_t compared_elements_ = 0;
   uint64_t nonfinite_mismatches_ = 0;
   double max_abs_error_ = 0.0;
   double abs_error_sum_ = 0.0;
@@ -42,6 +47,7 @@ class DifferenceAccumulator {
   double dot_ = 0.0;
 };
 
+// Every figure is NaN when there are no rows.
 struct LogitMetrics {
   uint64_t rows = 0;
   // Share of rows whose largest candidate score is at the index of the largest reference score.

@@ -20,6 +20,7 @@ json output_json(const OutputEvaluation& output) {
       {"dtype_candidate", output.dtype_candidate},
       {"shape", output.shape},
       {"elements", output.elements},
+      {"compared_elements", output.compared_elements},
       {"max_abs_error", finite_or_null(output.max_abs_error)},
       {"mean_abs_error", finite_or_null(output.mean_abs_error)},
       {"relative_l2_error", finite_or_null(output.relative_l2_error)},
@@ -27,7 +28,7 @@ json output_json(const OutputEvaluation& output) {
       {"nonfinite_mismatches", output.nonfinite_mismatches},
       {"logits", output.logits},
       {"rows", logits_only(output.rows)},
-      {"top1_agreement", logits_only(output.top1_agreement)},
+      {"top1_agreement", logits_only(finite_or_null(output.top1_agreement))},
       {"kl_divergence", logits_only(finite_or_null(output.kl_divergence))},
       {"kl_divergence_max", logits_only(finite_or_null(output.kl_divergence_max))},
   };

@@ -61,12 +61,22 @@ std::string format_evaluation_table(const EvaluationReport& report) {
   out += fmt::format("{:<{}} {:<16} {:>10} {:>10} {:>10} {:>10} {:>8} {:>10}\n", "output", kNameWidth, "shape",
                      "max abs", "mean abs", "rel L2", "cosine", "top-1", "KL mean");
   for (const auto& output : report.outputs) {
+    // An empty comparison measured nothing, so it prints "-" as a figure that does not apply.
+    const bool measured = output.measured();
+    const auto figure_or_dash = [&](bool applies, double value, const char* format) {
+      return applies && measured ? figure(value, format) : std::string("-");
+    };
     out += fmt::format("{:<{}} {:<16} {:>10} {:>10} {:>10} {:>10} {:>8} {:>10}\n", fit_name(output.name), kNameWidth,
-                       io::format_shape(output.shape), figure(output.max_abs_error, "{:.3g}"),
-                       figure(output.mean_abs_error, "{:.3g}"), figure(output.relative_l2_error, "{:.3g}"),
-                       figure(output.cosine_similarity, "{:.6f}"),
-                       output.logits ? figure(output.top1_agreement, "{:.4f}") : "-",
-                       output.logits ? figure(output.kl_divergence, "{:.3g}") : "-");
+                       io::format_shape(output.shape), figure_or_dash(true, output.max_abs_error, "{:.3g}"),
+                       figure_or_dash(true, output.mean_abs_error, "{:.3g}"),
+                       figure_or_dash(true, output.relative_l2_error, "{:.3g}"),
+                       figure_or_dash(true, output.cosine_similarity, "{:.6f}"),
+                       figure_or_dash(output.logits, output.top1_agreement, "{:.4f}"),
+                       figure_or_dash(output.logits, output.kl_divergence, "{:.3g}"));
+    if (!measured) {
+      out += fmt::format("  no element is finite in both models ({} element(s) left out), so nothing was compared\n",
+                         output.elements);
+    }
     if (output.nonfinite_mismatches > 0) {
       out += fmt::format("  {} value(s) are NaN or infinite in one model and differ in the other\n",
                          output.nonfinite_mismatches);

@@ -390,6 +390,50 @@ def test_logits_gate_without_logits_fails(run_onnxquant, float_pair, tmp_path):
     assert report["evaluation"]["violations"][0]["output"] is None
 
 
+ALL_GATES = ["--max-abs-error", "0", "--min-cosine", "1", "--min-top1", "1", "--max-kl", "0"]
+FIGURES = ["max_abs_error", "mean_abs_error", "relative_l2_error", "cosine_similarity", "top1_agreement",
+           "kl_divergence"]
+
+
+def check_empty_comparison(result, report, output: str) -> None:
+    """Check that every gate failed on `output` because it has nothing to compare, and that its figures are null."""
+    assert result.returncode == EXIT_GATE_FAILED, result.stderr
+    evaluation = report["evaluation"]
+    assert evaluation["passed"] is False
+    measured = next(o for o in evaluation["outputs"] if o["name"] == output)
+    assert measured["compared_elements"] == 0
+    for figure in FIGURES:
+        assert measured[figure] is None, figure
+    failed = {v["gate"] for v in evaluation["violations"] if v["output"] == output}
+    assert failed == {"--max-abs-error", "--min-cosine", "--min-top1", "--max-kl"}
+    assert (f"output '{output}' has no finite elements to compare, so --min-cosine cannot be checked"
+            in result.stderr)
+
+
+def test_gates_fail_on_zero_elements(run_onnxquant, embedding_pair, tmp_path):
+    reference, candidate = embedding_pair
+    result, report, _ = compare(run_onnxquant, reference, candidate, tmp_path, "--dim", "sequence=0", *ALL_GATES)
+    check_empty_comparison(result, report, "logits")
+    assert report["evaluation"]["outputs"][0]["elements"] == 0
+
+
+def test_gates_fail_when_both_outputs_are_nan(run_onnxquant, tmp_path):
+    # y = x * scale + 0.5 is NaN wherever x is; the output is named as logits so the logits gates apply.
+    reference = save(float_model(1.0), tmp_path / "a.onnx")
+    candidate = save(float_model(1.01), tmp_path / "b.onnx")
+    for model_path in (reference, candidate):
+        model = onnx.load(model_path)
+        model.graph.node[1].output[0] = "logits"
+        model.graph.output[0].name = "logits"
+        onnx.save(model, model_path)
+    np.save(tmp_path / "x.npy", np.full((2, 8), np.nan, dtype=np.float32))
+    result, report, _ = compare(run_onnxquant, reference, candidate, tmp_path, "--inputs", f"x={tmp_path / 'x.npy'}",
+                                *ALL_GATES)
+    check_empty_comparison(result, report, "logits")
+    assert report["evaluation"]["outputs"][0]["elements"] == 16
+    assert "nothing was compared" in result.stdout
+
+
 @pytest.mark.parametrize("value", ["1.5", "-0.1", "nan"])
 def test_gate_out_of_range_is_a_usage_error(run_onnxquant, float_pair, tmp_path, value):
     reference, candidate = float_pair

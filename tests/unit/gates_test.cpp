@@ -13,6 +13,8 @@ OutputEvaluation logits_output() {
   OutputEvaluation output;
   output.name = "logits";
   output.logits = true;
+  output.elements = 20;
+  output.compared_elements = 20;
   output.max_abs_error = 0.5;
   output.cosine_similarity = 0.995;
   output.top1_agreement = 0.9;
@@ -23,6 +25,8 @@ OutputEvaluation logits_output() {
 OutputEvaluation hidden_output() {
   OutputEvaluation output;
   output.name = "hidden";
+  output.elements = 8;
+  output.compared_elements = 8;
   output.max_abs_error = 0.1;
   output.cosine_similarity = 0.98;
   return output;
@@ -86,6 +90,42 @@ TEST(Gates, UndefinedFigureFails) {
   ASSERT_EQ(violations.size(), 2u);
   EXPECT_NE(describe_violation(violations[0]).find("undefined"), std::string::npos);
   EXPECT_NE(describe_violation(violations[1]).find("inf is above"), std::string::npos);
+}
+
+TEST(Gates, EmptyComparisonFailsEveryGate) {
+  OutputEvaluation output = logits_output();
+  output.compared_elements = 0;
+  output.max_abs_error = std::numeric_limits<double>::quiet_NaN();
+  output.cosine_similarity = std::numeric_limits<double>::quiet_NaN();
+  output.top1_agreement = std::numeric_limits<double>::quiet_NaN();
+  output.kl_divergence = std::numeric_limits<double>::quiet_NaN();
+  AccuracyGates gates;
+  gates.max_kl = 0.0;
+  gates.min_cosine = 1.0;
+  gates.max_abs_error = 0.0;
+  gates.min_top1 = 1.0;
+  const auto violations = check_gates({output}, gates);
+  ASSERT_EQ(violations.size(), 4u);
+  for (const GateViolation& violation : violations) {
+    EXPECT_EQ(violation.output, "logits");
+    EXPECT_TRUE(violation.empty_comparison);
+  }
+  EXPECT_EQ(describe_violation(violations[1]),
+            "accuracy gate --min-cosine 1 failed: output 'logits' has no finite elements to compare, so --min-cosine "
+            "cannot be checked; give inputs for which the output has elements that are finite in both models");
+}
+
+TEST(Gates, NonFiniteMismatchIsNotEmpty) {
+  OutputEvaluation output = hidden_output();
+  output.compared_elements = 0;
+  output.nonfinite_mismatches = 8;
+  output.cosine_similarity = std::numeric_limits<double>::quiet_NaN();
+  AccuracyGates gates;
+  gates.min_cosine = 0.0;
+  const auto violations = check_gates({output}, gates);
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_FALSE(violations[0].empty_comparison);
+  EXPECT_NE(describe_violation(violations[0]).find("NaN or infinite values that differ"), std::string::npos);
 }
 
 TEST(EvaluationOptions, RangesChecked) {

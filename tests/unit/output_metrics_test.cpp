@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 namespace onnxquant::kernels {
@@ -82,6 +83,26 @@ TEST(DifferenceMetrics, DifferingNonFiniteValues) {
   EXPECT_TRUE(std::isnan(metrics.cosine_similarity));
 }
 
+TEST(DifferenceMetrics, EmptyComparisonIsUndefined) {
+  for (const auto& [reference, candidate] : {std::pair<std::vector<double>, std::vector<double>>{{}, {}},
+                                             {{kNaN, kInfinity}, {kNaN, kInfinity}}}) {
+    const auto metrics = differences(reference, candidate);
+    EXPECT_EQ(metrics.elements, reference.size());
+    EXPECT_EQ(metrics.compared_elements, 0u);
+    EXPECT_EQ(metrics.nonfinite_mismatches, 0u);
+    EXPECT_TRUE(std::isnan(metrics.max_abs_error));
+    EXPECT_TRUE(std::isnan(metrics.mean_abs_error));
+    EXPECT_TRUE(std::isnan(metrics.relative_l2_error));
+    EXPECT_TRUE(std::isnan(metrics.cosine_similarity));
+  }
+}
+
+TEST(DifferenceMetrics, ComparedElementsAreTheFiniteOnes) {
+  const auto metrics = differences({kNaN, 1.0, 2.0, kInfinity}, {kNaN, 1.0, 2.5, kInfinity});
+  EXPECT_EQ(metrics.elements, 4u);
+  EXPECT_EQ(metrics.compared_elements, 2u);
+}
+
 TEST(Argmax, FirstMaximumOnTies) {
   EXPECT_EQ(argmax(std::vector<double>{1.0, 3.0, 3.0, 2.0}), 1u);
   EXPECT_EQ(argmax(std::vector<double>{-kInfinity, -5.0}), 1u);
@@ -154,6 +175,14 @@ TEST(LogitMetrics, NaNRowDisagreesAndMakesKlUndefined) {
   accumulator.add(std::vector<double>{kNaN, 1.0, 0.0, 1.0}, std::vector<double>{kNaN, 1.0, 0.0, 1.0});
   const auto metrics = accumulator.result();
   EXPECT_EQ(metrics.top1_agreement, 0.5);
+  EXPECT_TRUE(std::isnan(metrics.kl_divergence_mean));
+  EXPECT_TRUE(std::isnan(metrics.kl_divergence_max));
+}
+
+TEST(LogitMetrics, NoRowsIsUndefined) {
+  const auto metrics = LogitAccumulator(4).result();
+  EXPECT_EQ(metrics.rows, 0u);
+  EXPECT_TRUE(std::isnan(metrics.top1_agreement));
   EXPECT_TRUE(std::isnan(metrics.kl_divergence_mean));
   EXPECT_TRUE(std::isnan(metrics.kl_divergence_max));
 }
