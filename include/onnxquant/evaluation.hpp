@@ -51,6 +51,10 @@ struct EvaluationOptions {
   std::filesystem::path save_inputs;
   int threads = 0;  // evaluator threads, counting the calling one; 0 for one per hardware thread
   AccuracyGates gates;
+  // The options that set input_files and samples, named in messages: `quantize` calls them
+  // --eval-inputs and --eval-samples.
+  std::string inputs_option = "--inputs";
+  std::string samples_option = "--samples";
 };
 
 struct OutputEvaluation {

@@ -83,6 +83,10 @@ std::optional<EvaluationOptions> evaluation_options(const EvaluationArguments& a
   }
 
   EvaluationOptions options;
+  if (quantize) {
+    options.inputs_option = "--eval-inputs";
+    options.samples_option = "--eval-samples";
+  }
   options.input_files = arguments.inputs;
   if (given(arguments.samples_option)) options.samples = arguments.samples;
   if (given(arguments.seed_option)) options.seed = arguments.seed;

@@ -92,7 +92,7 @@ Evaluation evaluate(const onnx::ModelProto& reference, const std::string& refere
   if (options.input_files.empty()) {
     generate_inputs(reference_model, tables, options, evaluation);
   } else {
-    InputSamples read = read_input_files(options.input_files, reference_model.inputs);
+    InputSamples read = read_input_files(options.input_files, reference_model.inputs, options.inputs_option);
     report.input_source = "files";
     report.input_files = std::move(read.files);
     report.dims = observed_dims(reference_model.inputs, read.samples.front());

@@ -55,11 +55,13 @@ void validate_gate(const std::optional<double>& limit, const char* option, doubl
 void validate_evaluation_options(const EvaluationOptions& options) {
   const bool files = !options.input_files.empty();
   if (files && (options.samples || options.seed || !options.dims.empty())) {
-    throw UsageError("--samples, --seed and --dim apply to generated inputs only; they cannot be combined with input "
-                     "files");
+    throw UsageError(fmt::format("{}, --seed and --dim apply to generated inputs only; they cannot be combined with "
+                                 "{}",
+                                 options.samples_option, options.inputs_option));
   }
   if (options.samples && (*options.samples < 1 || *options.samples > kMaxSamples)) {
-    throw UsageError(fmt::format("the sample count {} is out of range; give 1 to {}", *options.samples, kMaxSamples));
+    throw UsageError(fmt::format("{} {} is out of range; give 1 to {}", options.samples_option, *options.samples,
+                                 kMaxSamples));
   }
   for (const auto& [name, value] : options.dims) {
     if (value < 0) throw UsageError(fmt::format("--dim {}={} is negative", name, value));

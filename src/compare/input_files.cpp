@@ -27,7 +27,7 @@ std::optional<size_t> number_after(std::string_view name, std::string_view prefi
   return value;
 }
 
-bool is_directory(const fs::path& path) {
+bool is_existing_folder(const fs::path& path) {
   std::error_code error;
   return fs::is_directory(path, error);
 }
@@ -94,15 +94,15 @@ void read_folder(const fs::path& folder, const std::vector<eval::ValueDescriptio
 }
 
 void read_named_files(const std::vector<std::string>& entries, const std::vector<eval::ValueDescription>& inputs,
-                      InputSamples& samples) {
+                      const std::string& option, InputSamples& samples) {
   Feeds feeds;
   std::map<std::string, std::string> sources;
   for (const auto& entry : entries) {
     const size_t equals = entry.find('=');
     if (equals == std::string::npos) {
-      throw UsageError(fmt::format("--inputs '{}' is neither NAME=FILE nor a folder; use NAME=FILE to give a file, "
+      throw UsageError(fmt::format("{} '{}' is neither NAME=FILE nor a folder; use NAME=FILE to give a file, "
                                    "or the path of an existing folder",
-                                   entry));
+                                   option, entry));
     }
     const std::string name = entry.substr(0, equals);
     const std::string file = entry.substr(equals + 1);
@@ -110,18 +110,20 @@ void read_named_files(const std::vector<std::string>& entries, const std::vector
     if (!known) {
       std::vector<std::string> names;
       for (const auto& input : inputs) names.push_back(input.name);
-      throw UsageError(fmt::format("--inputs '{}': the model has no input {}; its inputs are '{}'", entry,
+      throw UsageError(fmt::format("{} '{}': the model has no input {}; its inputs are '{}'", option, entry,
                                    io::quoted_name(name), fmt::join(names, "', '")));
     }
-    if (feeds.count(name) > 0) throw UsageError(fmt::format("--inputs names input {} twice", io::quoted_name(name)));
+    if (feeds.count(name) > 0) {
+      throw UsageError(fmt::format("{} names input {} twice", option, io::quoted_name(name)));
+    }
     feeds[name] = io::read_tensor_file(file);
     sources[name] = file;
     samples.files.push_back(file);
   }
   for (const auto& input : inputs) {
     if (feeds.count(input.name) == 0) {
-      throw UsageError(fmt::format("--inputs gives no file for input {}; add --inputs {}=FILE",
-                                   io::quoted_name(input.name), input.name));
+      throw UsageError(fmt::format("{} gives no file for input {}; add {} {}=FILE", option,
+                                   io::quoted_name(input.name), option, input.name));
     }
   }
   samples.samples.push_back(std::move(feeds));
@@ -130,23 +132,38 @@ void read_named_files(const std::vector<std::string>& entries, const std::vector
 
 }  // namespace
 
-InputSamples read_input_files(const std::vector<std::string>& entries, const std::vector<eval::ValueDescription>& inputs) {
+InputSamples read_input_folder(const fs::path& folder, const std::vector<eval::ValueDescription>& inputs,
+                               const std::string& option) {
+  std::error_code error;
+  if (!fs::exists(folder, error)) {
+    throw IoError(fmt::format("{} folder '{}' not found", option, folder.string()));
+  }
+  if (!is_existing_folder(folder)) throw UsageError(fmt::format("{} '{}' is not a folder", option, folder.string()));
   InputSamples samples;
-  const bool folder = entries.size() == 1 && is_directory(entries.front());
-  if (folder) {
-    try {
-      read_folder(entries.front(), inputs, samples);
-    } catch (const fs::filesystem_error& error) {
-      throw IoError(fmt::format("cannot read the input folder '{}': {}", entries.front(), error.code().message()));
-    }
-    return samples;
+  try {
+    read_folder(folder, inputs, samples);
+  } catch (const fs::filesystem_error& failure) {
+    throw IoError(fmt::format("cannot read the {} folder '{}': {}", option, folder.string(), failure.code().message()));
   }
+  return samples;
+}
+
+InputSamples read_input_files(const std::vector<std::string>& entries, const std::vector<eval::ValueDescription>& inputs,
+                              const std::string& option) {
   for (const auto& entry : entries) {
-    if (is_directory(entry)) {
-      throw UsageError(fmt::format("--inputs '{}' is a folder; give one folder alone, or NAME=FILE entries only", entry));
+    if (is_existing_folder(entry)) {
+      if (entries.size() == 1) return read_input_folder(entry, inputs, option);
+      throw UsageError(
+          fmt::format("{} '{}' is a folder; give one folder alone, or NAME=FILE entries only", option, entry));
+    }
+    // An entry without '=' can only be a folder, so a missing one is not found rather than invalid.
+    std::error_code error;
+    if (entry.find('=') == std::string::npos && !fs::exists(entry, error)) {
+      throw IoError(fmt::format("{} folder '{}' not found", option, entry));
     }
   }
-  read_named_files(entries, inputs, samples);
+  InputSamples samples;
+  read_named_files(entries, inputs, option, samples);
   return samples;
 }
 

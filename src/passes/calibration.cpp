@@ -94,7 +94,7 @@ Calibration calibrate(const onnx::ModelProto& model, const std::vector<std::stri
     if (outputs.count(name) == 0) copy.mutable_graph()->add_output()->set_name(name);
   }
   eval::Session session(copy);
-  const compare::InputSamples samples = compare::read_input_files({options.calibration_data}, session.inputs());
+  const compare::InputSamples samples = compare::read_input_folder(options.calibration_data, session.inputs(), "--calibration-data");
 
   Calibration calibration;
   calibration.samples = samples.samples.size();

@@ -233,7 +233,9 @@ def test_missing_calibration_folder_fails(run_onnxquant, tmp_path):
     model = gemm_model(tmp_path / "gemm.onnx", np.zeros(32))
     result = run_onnxquant("quantize", model, "-o", tmp_path / "out.onnx", "-p", "int8", "--calibration-data",
                            tmp_path / "missing")
-    assert result.returncode in (2, 4), result.stderr
+    assert result.returncode == 4, result.stderr
+    assert f"--calibration-data folder '{tmp_path / 'missing'}' not found" in result.stderr
+    assert "--inputs" not in result.stderr
 
 
 # ---------------------------------------------------------------------------------------------

@@ -554,6 +554,34 @@ def test_missing_input_file_is_an_io_error(run_onnxquant, float_pair, tmp_path):
     assert "not found" in result.stderr
 
 
+def test_missing_input_folder_is_an_io_error(run_onnxquant, float_pair, tmp_path):
+    reference, candidate = float_pair
+    result = run_onnxquant("compare", reference, candidate, "--inputs", f"{tmp_path / 'nodir'}/")
+    assert result.returncode == EXIT_IO, result.stderr
+    assert f"--inputs folder '{tmp_path / 'nodir'}/' not found" in result.stderr
+
+
+def test_missing_eval_inputs_folder_is_an_io_error(run_onnxquant, float_pair, tmp_path):
+    reference, _ = float_pair
+    output = tmp_path / "out.onnx"
+    result = run_onnxquant("quantize", reference, "-o", output, "-p", "int8", "--min-elements", "0",
+                           "--eval-inputs", tmp_path / "nodir")
+    assert result.returncode == EXIT_IO, result.stderr
+    assert f"--eval-inputs folder '{tmp_path / 'nodir'}' not found" in result.stderr
+    assert not output.exists()
+
+
+def test_eval_samples_with_eval_inputs_names_them(run_onnxquant, float_pair, tmp_path):
+    reference, _ = float_pair
+    np.save(tmp_path / "x.npy", np.ones((1, 8), dtype=np.float32))
+    result = run_onnxquant("quantize", reference, "-o", tmp_path / "out.onnx", "-p", "int8", "--eval-inputs",
+                           f"x={tmp_path / 'x.npy'}", "--eval-samples", "2")
+    assert result.returncode == EXIT_USAGE, result.stderr
+    assert "--eval-samples, --seed and --dim apply to generated inputs only" in result.stderr
+    assert "combined with --eval-inputs" in result.stderr
+    assert "--samples" not in result.stderr.replace("--eval-samples", "")
+
+
 def test_input_files_with_seed_is_a_usage_error(run_onnxquant, float_pair, tmp_path):
     reference, candidate = float_pair
     np.save(tmp_path / "x.npy", np.ones((1, 8), dtype=np.float32))

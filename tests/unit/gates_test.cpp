@@ -161,5 +161,21 @@ TEST(EvaluationOptions, RangesChecked) {
   EXPECT_NO_THROW(validate_evaluation_options(valid));
 }
 
+TEST(EvaluationOptions, MessagesNameTheOptionsGiven) {
+  EvaluationOptions options;
+  options.inputs_option = "--eval-inputs";
+  options.samples_option = "--eval-samples";
+  options.input_files = {"x=a.npy"};
+  options.samples = 2;
+  try {
+    validate_evaluation_options(options);
+    FAIL() << "samples together with input files were accepted";
+  } catch (const UsageError& error) {
+    EXPECT_EQ(std::string(error.what()),
+              "--eval-samples, --seed and --dim apply to generated inputs only; they cannot be combined with "
+              "--eval-inputs");
+  }
+}
+
 }  // namespace
 }  // namespace onnxquant

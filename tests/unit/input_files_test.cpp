@@ -78,7 +78,7 @@ std::string npy_floats(const std::vector<float>& values) {
 TEST_F(InputFiles, NamedFilesMixNpyAndProto) {
   const fs::path ids = write_proto("ids.pb", ids_proto({5, 6, 7}));
   const fs::path x = write("x.npy", npy_floats({1.5f, -2.0f}));
-  const InputSamples samples = read_input_files({"ids=" + ids.string(), "x=" + x.string()}, kInputs);
+  const InputSamples samples = read_input_files({"ids=" + ids.string(), "x=" + x.string()}, kInputs, "--inputs");
   ASSERT_EQ(samples.samples.size(), 1u);
   EXPECT_EQ(to_doubles(samples.samples[0].at("ids")), (std::vector<double>{5, 6, 7}));
   EXPECT_EQ(samples.samples[0].at("ids").shape, (std::vector<int64_t>{1, 3}));
@@ -90,20 +90,20 @@ TEST_F(InputFiles, NamedFilesMixNpyAndProto) {
 TEST_F(InputFiles, NamedFilesErrors) {
   const fs::path ids = write_proto("ids.pb", ids_proto({1}));
   const fs::path x = write("x.npy", npy_floats({1, 2}));
-  EXPECT_THROW(read_input_files({"ids=" + ids.string()}, kInputs), UsageError);  // x missing
-  EXPECT_THROW(read_input_files({"ids=" + ids.string(), "ids=" + ids.string(), "x=" + x.string()}, kInputs),
+  EXPECT_THROW(read_input_files({"ids=" + ids.string()}, kInputs, "--inputs"), UsageError);  // x missing
+  EXPECT_THROW(read_input_files({"ids=" + ids.string(), "ids=" + ids.string(), "x=" + x.string()}, kInputs, "--inputs"),
                UsageError);
-  EXPECT_THROW(read_input_files({"nope=" + ids.string(), "x=" + x.string()}, kInputs), UsageError);
-  EXPECT_THROW(read_input_files({ids.string()}, kInputs), UsageError);  // neither NAME=FILE nor a folder
-  EXPECT_THROW(read_input_files({"ids=" + (folder_ / "missing.pb").string(), "x=" + x.string()}, kInputs), IoError);
-  EXPECT_THROW(read_input_files({folder_.string(), "x=" + x.string()}, kInputs), UsageError);
+  EXPECT_THROW(read_input_files({"nope=" + ids.string(), "x=" + x.string()}, kInputs, "--inputs"), UsageError);
+  EXPECT_THROW(read_input_files({ids.string()}, kInputs, "--inputs"), UsageError);  // neither NAME=FILE nor a folder
+  EXPECT_THROW(read_input_files({"ids=" + (folder_ / "missing.pb").string(), "x=" + x.string()}, kInputs, "--inputs"), IoError);
+  EXPECT_THROW(read_input_files({folder_.string(), "x=" + x.string()}, kInputs, "--inputs"), UsageError);
 }
 
 TEST_F(InputFiles, FlatFolderIsOneSample) {
   write_proto("flat/input_0.pb", ids_proto({1, 2}));
   write("flat/input_1.npy", npy_floats({3, 4}));
   write_proto("flat/output_0.pb", ids_proto({9}));  // outputs of a backend test are ignored
-  const InputSamples samples = read_input_files({(folder_ / "flat").string()}, kInputs);
+  const InputSamples samples = read_input_files({(folder_ / "flat").string()}, kInputs, "--inputs");
   ASSERT_EQ(samples.samples.size(), 1u);
   EXPECT_EQ(to_doubles(samples.samples[0].at("x")), (std::vector<double>{3, 4}));
 }
@@ -113,7 +113,7 @@ TEST_F(InputFiles, TestDataSetsInNumericOrder) {
     write_proto("sets/test_data_set_" + std::to_string(set) + "/input_0.pb", ids_proto({set}));
     write_proto("sets/test_data_set_" + std::to_string(set) + "/input_1.pb", x_proto(0, 0));
   }
-  const InputSamples samples = read_input_files({(folder_ / "sets").string()}, kInputs);
+  const InputSamples samples = read_input_files({(folder_ / "sets").string()}, kInputs, "--inputs");
   ASSERT_EQ(samples.samples.size(), 4u);
   std::vector<double> order;
   for (const auto& feeds : samples.samples) order.push_back(to_doubles(feeds.at("ids"))[0]);
@@ -122,27 +122,60 @@ TEST_F(InputFiles, TestDataSetsInNumericOrder) {
 
 TEST_F(InputFiles, FolderErrors) {
   write_proto("missing/input_0.pb", ids_proto({1}));
-  EXPECT_THROW(read_input_files({(folder_ / "missing").string()}, kInputs), UsageError);
+  EXPECT_THROW(read_input_files({(folder_ / "missing").string()}, kInputs, "--inputs"), UsageError);
 
   write_proto("extra/input_0.pb", ids_proto({1}));
   write_proto("extra/input_1.pb", x_proto(0, 0));
   write_proto("extra/input_2.pb", x_proto(0, 0));
-  EXPECT_THROW(read_input_files({(folder_ / "extra").string()}, kInputs), UsageError);
+  EXPECT_THROW(read_input_files({(folder_ / "extra").string()}, kInputs, "--inputs"), UsageError);
 
   write_proto("twice/input_0.pb", ids_proto({1}));
   write_proto("twice/input_1.pb", x_proto(0, 0));
   write("twice/input_1.npy", npy_floats({0, 0}));
-  EXPECT_THROW(read_input_files({(folder_ / "twice").string()}, kInputs), UsageError);
+  EXPECT_THROW(read_input_files({(folder_ / "twice").string()}, kInputs, "--inputs"), UsageError);
 
   fs::create_directories(folder_ / "empty");
-  EXPECT_THROW(read_input_files({(folder_ / "empty").string()}, kInputs), UsageError);
+  EXPECT_THROW(read_input_files({(folder_ / "empty").string()}, kInputs, "--inputs"), UsageError);
+}
+
+// Returns the message of the IoError that reading `entries` throws, or "" when it throws none.
+std::string io_error_of(const std::vector<std::string>& entries, const std::string& option) {
+  try {
+    read_input_files(entries, kInputs, option);
+  } catch (const IoError& error) {
+    return error.what();
+  }
+  return "";
+}
+
+TEST_F(InputFiles, MissingFolderIsNotFound) {
+  const std::string missing = (folder_ / "nodir").string();
+  EXPECT_EQ(io_error_of({missing + "/"}, "--inputs"), "--inputs folder '" + missing + "/' not found");
+  EXPECT_EQ(io_error_of({missing}, "--eval-inputs"), "--eval-inputs folder '" + missing + "' not found");
+  EXPECT_THROW(read_input_folder(folder_ / "nodir", kInputs, "--calibration-data"), IoError);
+}
+
+TEST_F(InputFiles, MessagesNameTheOption) {
+  const fs::path ids = write_proto("ids.pb", ids_proto({1}));
+  try {
+    read_input_files({"ids=" + ids.string()}, kInputs, "--eval-inputs");
+    FAIL() << "a missing input was accepted";
+  } catch (const UsageError& error) {
+    EXPECT_EQ(std::string(error.what()), "--eval-inputs gives no file for input 'x'; add --eval-inputs x=FILE");
+  }
+  try {
+    read_input_folder(ids, kInputs, "--calibration-data");
+    FAIL() << "a file was accepted as a folder";
+  } catch (const UsageError& error) {
+    EXPECT_EQ(std::string(error.what()), "--calibration-data '" + ids.string() + "' is not a folder");
+  }
 }
 
 TEST_F(InputFiles, InvalidTensorFiles) {
   const fs::path x = write("x.npy", npy_floats({1, 2}));
   const auto rejects = [&](const std::string& bytes) {
     const fs::path ids = write("bad.pb", bytes);
-    EXPECT_THROW(read_input_files({"ids=" + ids.string(), "x=" + x.string()}, kInputs), UsageError);
+    EXPECT_THROW(read_input_files({"ids=" + ids.string(), "x=" + x.string()}, kInputs, "--inputs"), UsageError);
   };
   rejects("this is not a tensor");
   rejects(npy_floats({1, 2}).substr(0, 70));  // truncated .npy
@@ -216,7 +249,7 @@ TEST_F(InputFiles, SavedInputsReadBack) {
     writer.commit();
   }
   EXPECT_TRUE(fs::exists(saved / "test_data_set_1" / "input_1.pb"));
-  const InputSamples read = read_input_files({saved.string()}, kInputs);
+  const InputSamples read = read_input_files({saved.string()}, kInputs, "--inputs");
   ASSERT_EQ(read.samples.size(), 2u);
   EXPECT_EQ(read.samples[1].at("ids").data, samples[1].at("ids").data);
   EXPECT_EQ(read.samples[1].at("x").data, samples[1].at("x").data);
