@@ -229,6 +229,33 @@ void log_tensor(size_t index, size_t total, const TensorReport& entry) {
 }
 
 
+// Returns why the calibration data, or the calibration method, has no effect on an INT4 run with
+// these options. Returns an empty string when it has an effect or the run is not INT4 with data.
+std::string unused_calibration_reason(const QuantizeOptions& options) {
+  if (options.precision != Precision::kInt4 || options.calibration_data.empty()) return "";
+  if (passes::resolve_format(options) == WeightFormat::kQdq) {
+    return "--calibration-data has no effect with -p int4 --format qdq: only INT4 MatMulNBits weights use the "
+           "input-channel importance from the calibration data; use --format matmulnbits for activation-aware INT4";
+  }
+  if (!searches_scales(options)) {
+    return "--calibration-data has no effect with -p int4 --scale-search none: INT4 uses the calibration data only "
+           "to weight the block scale search, which --scale-search none turns off";
+  }
+  if (options.calibration_method != CalibrationMethod::kMinMax) {
+    return fmt::format("--calibration-method {} has no effect with -p int4: INT4 uses only the mean square of each "
+                       "input channel of the calibration activations; the method chooses INT8 activation ranges",
+                       to_string(options.calibration_method));
+  }
+  return "";
+}
+
+void report_unused_calibration(const QuantizeOptions& options, Report& report) {
+  const std::string reason = unused_calibration_reason(options);
+  if (reason.empty()) return;
+  report.notes.push_back(reason);
+  spdlog::warn("{}", reason);
+}
+
 void report_non_finite(const passes::Calibration& calibration, Report& report) {
   for (const auto& [name, data] : calibration.activations) {
     if (data.non_finite == 0) continue;
@@ -264,6 +291,7 @@ void quantize_with_store(onnx::ModelProto& model, io::TensorStore& store, const 
   validate_options(options);
   report.options = options;
   report.opset_before = graph::opset_version(model, "");
+  report_unused_calibration(options, report);
   std::optional<passes::Calibration> calibration;
   if (!options.calibration_data.empty()) {
     calibration = passes::calibrate(model, passes::calibration_targets(model), options);

@@ -271,6 +271,34 @@ def test_int4_activation_aware_minilm(run_onnxquant, generated_models, tmp_path)
     assert aware < data_free
 
 
+@pytest.mark.parametrize("options, reason", [
+    (["--scale-search", "none"], "--calibration-data has no effect with -p int4 --scale-search none"),
+    (["--format", "qdq"], "--calibration-data has no effect with -p int4 --format qdq"),
+    (["--calibration-method", "percentile"], "--calibration-method percentile has no effect with -p int4"),
+])
+def test_unused_int4_calibration_warns(run_onnxquant, tmp_path, options, reason):
+    model = gemm_model(tmp_path / "gemm.onnx", np.zeros(32))
+    data = write_samples(tmp_path / "calibration", gemm_samples(1, 0), ["x"])
+    output = tmp_path / "out.onnx"
+    result = run_onnxquant("quantize", model, "-o", output, "--report", tmp_path / "out.json", "--no-table",
+                           "-p", "int4", "--min-elements", "0", "--calibration-data", data, *options)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "has no effect" in line]
+    assert len(warnings) == 1, result.stderr
+    assert reason in warnings[0]
+    notes = json.loads((tmp_path / "out.json").read_text())["notes"]
+    assert [note for note in notes if "has no effect" in note] == [warnings[0].split("] ", 1)[1]]
+
+
+def test_used_int4_calibration_does_not_warn(run_onnxquant, tmp_path):
+    model = gemm_model(tmp_path / "gemm.onnx", np.zeros(32))
+    data = write_samples(tmp_path / "calibration", gemm_samples(1, 0), ["x"])
+    result = run_onnxquant("quantize", model, "-o", tmp_path / "out.onnx", "--no-table", "-p", "int4",
+                           "--min-elements", "0", "--calibration-data", data)
+    assert result.returncode == 0, result.stderr
+    assert "has no effect" not in result.stderr
+
+
 def test_calibration_options_need_their_context(run_onnxquant, tmp_path):
     model = gemm_model(tmp_path / "gemm.onnx", np.zeros(32))
     output = tmp_path / "out.onnx"
