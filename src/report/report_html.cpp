@@ -372,8 +372,8 @@ std::string report_to_html(const Report& report) {
   const nlohmann::json document = report::report_document(report);
   std::string page = report::page_start(report);
   page += report::summary_section(report, document);
-  // TODO: the output-level evaluation section (outputs of the original and the quantized model
-  // compared) goes here once the report carries an evaluation.
+  page += report::evaluation_section(report);
+  page += report::calibration_section(report);
   page += report::error_chart_section(report);
   page += report::size_chart_section(report);
   page += report::tensor_table_section(report);

@@ -17,6 +17,9 @@ std::string error_chart_section(const Report& report);
 std::string size_chart_section(const Report& report);
 std::string tensor_table_section(const Report& report);
 std::string skipped_table_section(const Report& report);
+// Empty when the run had no evaluation (--eval-inputs, --eval-samples) or no --calibration-data.
+std::string evaluation_section(const Report& report);
+std::string calibration_section(const Report& report);
 
 // The SQNR in dB below which a tensor of this run counts as low, or NaN for runs that do not warn
 // about SQNR (FP16, BF16 and FP32).

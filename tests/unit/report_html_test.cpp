@@ -166,6 +166,82 @@ TEST(ReportHtml, ExactRunHasNoErrorChart) {
   EXPECT_NE(section_text(page, "summary").find(">exact<"), std::string::npos);
 }
 
+// An evaluation of two outputs: logits that fail --min-top1, and an output that compared nothing.
+EvaluationReport evaluation_of_two_outputs() {
+  EvaluationReport evaluation;
+  evaluation.input_source = "generated";
+  evaluation.samples = 2;
+  evaluation.seed = 3;
+  OutputEvaluation logits;
+  logits.name = "logits";
+  logits.shape = {1, 4, 8};
+  logits.elements = 64;
+  logits.compared_elements = 64;
+  logits.max_abs_error = 0.125;
+  logits.mean_abs_error = 0.01;
+  logits.relative_l2_error = 0.02;
+  logits.cosine_similarity = 0.9995;
+  logits.logits = true;
+  logits.rows = 8;
+  logits.top1_agreement = 0.875;
+  logits.kl_divergence = 0.0012;
+  OutputEvaluation empty;
+  empty.name = kHostileName;
+  empty.shape = {1, 0};
+  evaluation.outputs = {logits, empty};
+  evaluation.gates.min_top1 = 0.9;
+  evaluation.violations = check_gates(evaluation.outputs, evaluation.gates);
+  return evaluation;
+}
+
+TEST(ReportHtml, EvaluationSectionListsOutputs) {
+  Report report = sample_report();
+  EXPECT_EQ(section_text(report_to_html(report), "evaluation"), "");
+  report.evaluation = evaluation_of_two_outputs();
+  const std::string section = section_text(report_to_html(report), "evaluation");
+  EXPECT_NE(section.find("2 generated sample(s), seed 3"), std::string::npos) << section;
+  EXPECT_EQ(count(section, "<tr"), 3u) << section;  // the header and two outputs
+  EXPECT_NE(section.find(R"(<tr class="low"><td class="name">logits</td>)"), std::string::npos) << section;
+  for (const char* figure : {">0.125<", ">0.999500<", ">0.8750<", ">0.0012<"}) {
+    EXPECT_NE(section.find(figure), std::string::npos) << figure;
+  }
+  // The empty output shows "-" for every figure; it is a plain output, so --min-top1 skips it.
+  const size_t empty_row = section.find(kHostileEscaped);
+  ASSERT_NE(empty_row, std::string::npos) << section;
+  EXPECT_EQ(count(section.substr(empty_row, section.find("</tr>", empty_row) - empty_row), ">-<"), 6u) << section;
+  EXPECT_NE(section.find("Failed accuracy gates (1)"), std::string::npos) << section;
+  EXPECT_NE(section.find("top-1 agreement 0.875 is below the limit 0.9"), std::string::npos) << section;
+}
+
+TEST(ReportHtml, CalibrationSectionSummarizesActivations) {
+  Report report = sample_report();
+  EXPECT_EQ(section_text(report_to_html(report), "calibration"), "");
+  report.options.calibration_data = "calibration/";
+  report.options.calibration_method = CalibrationMethod::kPercentile;
+  report.calibration_samples = 4;
+  ActivationReport quantized;
+  quantized.name = "x";
+  quantized.values = 256;
+  quantized.non_finite_values = 3;
+  quantized.observed_min = -2.5;
+  quantized.observed_max = 4.0;
+  quantized.range_min = -2.0;
+  quantized.range_max = 3.5;
+  quantized.scale = 0.0215f;
+  ActivationReport measured;
+  measured.name = "h";
+  measured.values = 128;
+  report.activations = {quantized, measured};
+  const std::string section = section_text(report_to_html(report), "calibration");
+  EXPECT_NE(section.find("4 sample(s) from calibration/, method percentile: 2 activation(s) measured, 1 quantized, "
+                         "3 NaN or infinite value(s)"),
+            std::string::npos)
+      << section;
+  EXPECT_EQ(count(section, "<tr>"), 3u) << section;
+  EXPECT_NE(section.find(">-2 … 3.5<"), std::string::npos) << section;
+  EXPECT_NE(section.find(">0.0215<"), std::string::npos) << section;
+}
+
 TEST(SvgChart, BarHeightsFollowValues) {
   report::BarChart chart;
   chart.bars.resize(2);
