@@ -2,10 +2,11 @@
 // reconstruction error of a block, instead of mapping its min and max onto the code range.
 //
 // Each candidate shrinks or stretches the min/max scale by a factor and quantizes the block with
-// it. The scale (and, when asymmetric, the offset) is then refitted to those codes by least
-// squares. The candidate's score is the error of quantizing again with the refitted values, the
-// way a runtime that computes round(x / scale) + zero_point would. The min/max choice itself is one candidate, so the
-// result is never worse than min/max. docs/scale-search.md describes the method and its sources.
+// it. A ranking pass scores every candidate by the error of the least-squares fit to its codes, in
+// closed form from three sums. The best-ranked candidate is then refitted by least squares and
+// scored exactly, the way a runtime that computes round(x / scale) + zero_point would, and it
+// replaces the min/max choice only when its error is lower, so the result is never worse than
+// min/max. docs/scale-search.md describes the method and its sources.
 #pragma once
 
 #include <cstdint>
@@ -36,7 +37,7 @@ double squared_error(std::span<const float> values, const ScaleChoice& choice, C
 // Searches around `initial` (the min/max choice). With `fixed_zero_point` only the scale changes.
 // With `allow_sign_flip` and a zero point off the middle of the range, negative scales are tried
 // as well (MatMulNBits accepts them; DequantizeLinear outputs should keep positive scales).
-// This version scores eight candidates per pass over the values with the vector primitives and
+// This version ranks eight candidates per pass over the values with the vector primitives and
 // spreads the groups of candidates over `threads` threads. It returns what reference::search_scale
 // returns, bit for bit.
 ScaleChoice search_scale(std::span<const float> values, CodeRange range, ScaleChoice initial, bool fixed_zero_point,

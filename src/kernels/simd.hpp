@@ -67,6 +67,22 @@ struct LaneAffineSums {
   double sum_qx[kLanes];
 };
 
+// The candidates of the scale search's ranking pass (search_steps::RankCandidate), candidate c of
+// lane l at index c * kLanes + l.
+struct LaneRankCandidates {
+  int count;
+  const float* inverse;
+  const float* low;
+  const float* high;
+};
+
+// The ranking sums of one candidate, per lane.
+struct LaneRankSums {
+  double sum_q[kLanes];
+  double sum_qq[kLanes];
+  double sum_qx[kLanes];
+};
+
 // The sums behind the error metrics of one run of values.
 struct ErrorSums {
   double signal = 0.0;              // sum x^2
@@ -90,6 +106,12 @@ struct Primitives {
   // Per lane, over finite values with q = code: count, sum q, sum x, sum q^2 and sum q * x.
   void (*lane_affine_fit_sums)(const LaneValues& values, const LaneChoices& choices, CodeRange range,
                                LaneAffineSums& sums);
+  // Per candidate and lane: the ranking sums of the lane's finite values with
+  // q = clamp(nearbyint(x * inverse), low, high), as float sums over chunks of
+  // search_steps::kRankChunk values added in double. Per lane: the count `n` and sum `sum_x` of the
+  // finite values, chunked the same way. Every inverse must be finite.
+  void (*lane_rank_sums)(const LaneValues& values, const LaneRankCandidates& candidates, LaneRankSums* sums,
+                         double* n, double* sum_x);
   // Per lane: squared_error in scale_search.hpp.
   void (*lane_squared_error)(const LaneValues& values, const LaneChoices& choices, CodeRange range, double* error);
   // Per lane: quantize_to_code of every value, low byte, stored as codes[j * kLanes + l].

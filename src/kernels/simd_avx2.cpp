@@ -13,6 +13,7 @@
 #include <cmath>
 
 #include "kernels/float16.hpp"
+#include "kernels/scale_search_steps.hpp"
 
 #define ONNXQUANT_AVX2 __attribute__((target("avx2,f16c")))
 
@@ -205,6 +206,90 @@ ONNXQUANT_AVX2 void lane_affine_fit_sums(const LaneValues& values, const LaneCho
                                          LaneAffineSums& sums) {
   values.broadcast ? lane_affine_fit_sums_of<true>(values, choices, range, sums)
                    : lane_affine_fit_sums_of<false>(values, choices, range, sums);
+}
+
+// Adds eight float lane sums to eight double sums.
+ONNXQUANT_AVX2 inline void add_to_doubles(double* total, __m256 part) {
+  _mm256_storeu_pd(total, _mm256_add_pd(_mm256_loadu_pd(total), low_pd(part)));
+  _mm256_storeu_pd(total + 4, _mm256_add_pd(_mm256_loadu_pd(total + 4), high_pd(part)));
+}
+
+// The ranking sums of kGroup candidates from `first` over one chunk of `rows` finite values
+// (`chunk`, kStride floats a row: one value broadcast to every lane, or one per lane).
+template <int kGroup, int kStride>
+ONNXQUANT_AVX2 void rank_group(const float* chunk, int64_t rows, const LaneRankCandidates& candidates, int first,
+                               LaneRankSums* sums) {
+  __m256 sum_q[kGroup];
+  __m256 sum_qq[kGroup];
+  __m256 sum_qx[kGroup];
+  for (int g = 0; g < kGroup; ++g) {
+    sum_q[g] = _mm256_setzero_ps();
+    sum_qq[g] = _mm256_setzero_ps();
+    sum_qx[g] = _mm256_setzero_ps();
+  }
+  const int64_t offset = static_cast<int64_t>(first) * kLanes;
+  for (int64_t j = 0; j < rows; ++j) {
+    const __m256 x = kStride == 1 ? _mm256_broadcast_ss(chunk + j) : _mm256_load_ps(chunk + j * kStride);
+    for (int g = 0; g < kGroup; ++g) {
+      const int64_t at = offset + g * kLanes;
+      const __m256 scaled = _mm256_mul_ps(x, _mm256_loadu_ps(candidates.inverse + at));
+      const __m256 rounded = _mm256_round_ps(scaled, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      const __m256 q = _mm256_min_ps(_mm256_loadu_ps(candidates.high + at),
+                                     _mm256_max_ps(_mm256_loadu_ps(candidates.low + at), rounded));
+      sum_q[g] = _mm256_add_ps(sum_q[g], q);
+      sum_qq[g] = _mm256_add_ps(sum_qq[g], _mm256_mul_ps(q, q));
+      sum_qx[g] = _mm256_add_ps(sum_qx[g], _mm256_mul_ps(q, x));
+    }
+  }
+  for (int g = 0; g < kGroup; ++g) {
+    LaneRankSums& total = sums[first + g];
+    add_to_doubles(total.sum_q, sum_q[g]);
+    add_to_doubles(total.sum_qq, sum_qq[g]);
+    add_to_doubles(total.sum_qx, sum_qx[g]);
+  }
+}
+
+// Non-finite values become +0.0 in the chunk: with a finite inverse their codes are +-0.0, which
+// leave every sum as skipping them would.
+template <bool kBroadcast>
+ONNXQUANT_AVX2 void lane_rank_sums_of(const LaneValues& values, const LaneRankCandidates& candidates,
+                                      LaneRankSums* sums, double* n, double* sum_x) {
+  constexpr int kStride = kBroadcast ? 1 : kLanes;
+  constexpr int kGroup = 4;
+  alignas(32) float chunk[search_steps::kRankChunk * kStride];
+  std::fill_n(n, kLanes, 0.0);
+  std::fill_n(sum_x, kLanes, 0.0);
+  std::fill_n(sums, candidates.count, LaneRankSums{});
+  for (int64_t start = 0; start < values.count; start += search_steps::kRankChunk) {
+    const int64_t rows = std::min(search_steps::kRankChunk, values.count - start);
+    __m256 chunk_n = _mm256_setzero_ps();
+    __m256 chunk_x = _mm256_setzero_ps();
+    for (int64_t j = 0; j < rows; ++j) {
+      const __m256 x = load_lanes<kBroadcast>(values, start + j);
+      const __m256 finite = finite_mask(x);
+      const __m256 kept = _mm256_and_ps(x, finite);
+      chunk_n = _mm256_add_ps(chunk_n, _mm256_and_ps(_mm256_set1_ps(1.0f), finite));
+      chunk_x = _mm256_add_ps(chunk_x, kept);
+      if constexpr (kBroadcast) {
+        chunk[j] = _mm256_cvtss_f32(kept);
+      } else {
+        _mm256_store_ps(chunk + j * kLanes, kept);
+      }
+    }
+    add_to_doubles(n, chunk_n);
+    add_to_doubles(sum_x, chunk_x);
+    int first = 0;
+    for (; first + kGroup <= candidates.count; first += kGroup) {
+      rank_group<kGroup, kStride>(chunk, rows, candidates, first, sums);
+    }
+    for (; first < candidates.count; ++first) rank_group<1, kStride>(chunk, rows, candidates, first, sums);
+  }
+}
+
+ONNXQUANT_AVX2 void lane_rank_sums(const LaneValues& values, const LaneRankCandidates& candidates,
+                                   LaneRankSums* sums, double* n, double* sum_x) {
+  values.broadcast ? lane_rank_sums_of<true>(values, candidates, sums, n, sum_x)
+                   : lane_rank_sums_of<false>(values, candidates, sums, n, sum_x);
 }
 
 template <bool kBroadcast>
@@ -463,6 +548,7 @@ constexpr Primitives kAvx2 = {
     .lane_largest_magnitude = lane_largest_magnitude,
     .lane_fixed_fit_sums = lane_fixed_fit_sums,
     .lane_affine_fit_sums = lane_affine_fit_sums,
+    .lane_rank_sums = lane_rank_sums,
     .lane_squared_error = lane_squared_error,
     .lane_quantize = lane_quantize,
     .range = range,

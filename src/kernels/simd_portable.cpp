@@ -5,6 +5,7 @@
 
 #include "kernels/float16.hpp"
 #include "kernels/linear_quantization.hpp"
+#include "kernels/scale_search_steps.hpp"
 #include "kernels/simd.hpp"
 
 namespace onnxquant::kernels::simd {
@@ -71,6 +72,46 @@ void lane_affine_fit_sums(const LaneValues& values, const LaneChoices& choices, 
       sums.sum_x[lane] += x;
       sums.sum_qq[lane] += q * q;
       sums.sum_qx[lane] += q * x;
+    }
+  }
+}
+
+void lane_rank_sums(const LaneValues& values, const LaneRankCandidates& candidates, LaneRankSums* sums, double* n,
+                    double* sum_x) {
+  std::fill_n(n, kLanes, 0.0);
+  std::fill_n(sum_x, kLanes, 0.0);
+  std::fill_n(sums, candidates.count, LaneRankSums{});
+  for (int64_t start = 0; start < values.count; start += search_steps::kRankChunk) {
+    const int64_t end = std::min(values.count, start + search_steps::kRankChunk);
+    for (int lane = 0; lane < kLanes; ++lane) {
+      float chunk_n = 0.0f;
+      float chunk_x = 0.0f;
+      for (int64_t j = start; j < end; ++j) {
+        const float x = lane_value(values, j, lane);
+        if (!std::isfinite(x)) continue;
+        chunk_n += 1.0f;
+        chunk_x += x;
+      }
+      n[lane] += chunk_n;
+      sum_x[lane] += chunk_x;
+      for (int c = 0; c < candidates.count; ++c) {
+        const int index = c * kLanes + lane;
+        float sum_q = 0.0f;
+        float sum_qq = 0.0f;
+        float sum_qx = 0.0f;
+        for (int64_t j = start; j < end; ++j) {
+          const float x = lane_value(values, j, lane);
+          if (!std::isfinite(x)) continue;
+          const float q =
+              std::clamp(std::nearbyint(x * candidates.inverse[index]), candidates.low[index], candidates.high[index]);
+          sum_q += q;
+          sum_qq += q * q;
+          sum_qx += q * x;
+        }
+        sums[c].sum_q[lane] += sum_q;
+        sums[c].sum_qq[lane] += sum_qq;
+        sums[c].sum_qx[lane] += sum_qx;
+      }
     }
   }
 }
@@ -176,6 +217,7 @@ constexpr Primitives kPortable = {
     .lane_largest_magnitude = lane_largest_magnitude,
     .lane_fixed_fit_sums = lane_fixed_fit_sums,
     .lane_affine_fit_sums = lane_affine_fit_sums,
+    .lane_rank_sums = lane_rank_sums,
     .lane_squared_error = lane_squared_error,
     .lane_quantize = lane_quantize,
     .range = range,
