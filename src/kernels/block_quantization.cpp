@@ -114,6 +114,7 @@ BlockQuantized quantize_blockwise(std::span<const float> weight, int64_t k, int6
       const std::span<const float> values(block.data(), static_cast<size_t>(length));
 
       ScaleChoice params = choose_block_params(values, bits, symmetric, scale_type);
+      if (search_scales) result.minmax_squared_error += squared_error(values, params, {0, max_code(bits)});
       if (search_scales && !row_importance.empty()) {
         params = search_scale_weighted(
             values, row_importance.subspan(static_cast<size_t>(k_begin), static_cast<size_t>(length)),

@@ -36,6 +36,9 @@ struct BlockQuantized {
   std::vector<uint8_t> packed;
   std::vector<float> scales;  // values exactly representable in the chosen ScaleType
   std::vector<uint8_t> zero_points;
+  // With the scale search: the summed squared error that the min/max scales would have given, so
+  // reports can show the search's gain without quantizing twice. 0 without the search.
+  double minmax_squared_error = 0.0;
 };
 
 int64_t blocks_per_column(int64_t k, int64_t block_size);

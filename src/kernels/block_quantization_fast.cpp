@@ -24,7 +24,7 @@ struct BlockLayout {
 
 // The min/max choice of every lane, then the searched one when `search_scales`.
 void choose_group_params(const simd::LaneValues& values, int lanes, int64_t bits, bool symmetric,
-                         ScaleType scale_type, bool search_scales, ScaleChoice* choices) {
+                         ScaleType scale_type, bool search_scales, ScaleChoice* choices, double* minmax_errors) {
   const simd::Primitives& primitives = simd::primitives();
   if (symmetric) {
     float largest[kLanes];
@@ -42,7 +42,7 @@ void choose_group_params(const simd::LaneValues& values, int lanes, int64_t bits
 
   ScaleChoice searched[kLanes];
   search_scale_lanes(values, lanes, {0, (1 << bits) - 1}, choices, symmetric, store_for(scale_type),
-                     /*allow_sign_flip=*/true, searched);
+                     /*allow_sign_flip=*/true, searched, minmax_errors);
   std::copy_n(searched, lanes, choices);
 }
 
@@ -113,12 +113,15 @@ BlockQuantized quantize_blockwise(std::span<const float> weight, int64_t k, int6
   result.packed.assign(static_cast<size_t>(n * layout.blocks * layout.bytes_per_block), 0);
   result.scales.resize(static_cast<size_t>(n * layout.blocks));
   std::vector<int32_t> zero_points(symmetric ? 0 : static_cast<size_t>(n * layout.blocks));
+  // The min/max error of each block, summed in block order at the end as the reference sums it.
+  std::vector<double> minmax_errors(search_scales ? static_cast<size_t>(n * layout.blocks) : 0);
   const CodeRange range{0, (1 << bits) - 1};
 
   for_each_column_group(k, n, block_size, threads, [&](const ColumnGroup& group, GroupScratch& scratch) {
     const simd::LaneValues values = column_group_values(weight, n, group, scratch.values);
     ScaleChoice choices[kLanes];
-    choose_group_params(values, group.lanes, bits, symmetric, scale_type, search_scales, choices);
+    double group_errors[kLanes] = {};
+    choose_group_params(values, group.lanes, bits, symmetric, scale_type, search_scales, choices, group_errors);
 
     simd::LaneChoices lane_choices;
     for (int lane = 0; lane < kLanes; ++lane) {
@@ -132,6 +135,7 @@ BlockQuantized quantize_blockwise(std::span<const float> weight, int64_t k, int6
     for (int lane = 0; lane < group.lanes; ++lane) {
       const int64_t block_index = (group.column + lane) * layout.blocks + b;
       result.scales[block_index] = choices[lane].scale;
+      if (search_scales) minmax_errors[block_index] = group_errors[lane];
       if (!symmetric) zero_points[block_index] = choices[lane].zero_point;
       write_block(scratch.codes.data() + lane, group.length, choices[lane].zero_point, layout,
                   result.packed.data() + block_index * layout.bytes_per_block);
@@ -139,6 +143,7 @@ BlockQuantized quantize_blockwise(std::span<const float> weight, int64_t k, int6
   });
 
   if (!symmetric) result.zero_points = pack_zero_points(zero_points, n, layout);
+  for (double error : minmax_errors) result.minmax_squared_error += error;
   return result;
 }
 

@@ -10,19 +10,21 @@
 #include "kernels/simd.hpp"
 
 namespace onnxquant::kernels {
+
+double sqnr_db(double signal_power, double noise_power) {
+  if (noise_power == 0.0) return std::numeric_limits<double>::infinity();
+  return signal_power == 0.0 ? -std::numeric_limits<double>::infinity() : 10.0 * std::log10(signal_power / noise_power);
+}
+
 namespace {
 
 ErrorMetrics metrics_from_sums(const simd::ErrorSums& sums, size_t count) {
   ErrorMetrics metrics;
   metrics.max_abs_error = sums.max_abs_error;
   metrics.mse = count == 0 ? 0.0 : sums.noise / static_cast<double>(count);
-  if (sums.noise == 0.0) {
-    metrics.sqnr_db = std::numeric_limits<double>::infinity();
-  } else {
-    metrics.sqnr_db =
-        sums.signal == 0.0 ? -std::numeric_limits<double>::infinity() : 10.0 * std::log10(sums.signal / sums.noise);
-  }
+  metrics.sqnr_db = sqnr_db(sums.signal, sums.noise);
   metrics.cosine_similarity = cosine_from_sums(sums.dot, sums.signal, sums.reconstructed_norm);
+  metrics.signal_power = sums.signal;
   return metrics;
 }
 

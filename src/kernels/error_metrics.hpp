@@ -13,7 +13,13 @@ struct ErrorMetrics {
   double sqnr_db = 0.0;
   // 1 when both tensors are all zeros, 0 when exactly one of them is.
   double cosine_similarity = 0.0;
+  // sum(x^2) of the original values.
+  double signal_power = 0.0;
 };
+
+// 10 * log10(signal_power / noise_power): +infinity when the noise is 0, -infinity when only the
+// signal is.
+double sqnr_db(double signal_power, double noise_power);
 
 // Elements per chunk of measure_error: the chunk boundaries fix the order of its sums.
 inline constexpr int64_t kErrorChunk = 16384;

@@ -138,12 +138,14 @@ inline search_steps::RankScore lane_score(const simd::LaneRankSums& sums, int la
 }  // namespace
 
 void search_scale_lanes(const LaneValues& values, int lanes, CodeRange range, const ScaleChoice* initial,
-                        bool fixed_zero_point, StoreScale store, bool allow_sign_flip, ScaleChoice* best) {
+                        bool fixed_zero_point, StoreScale store, bool allow_sign_flip, ScaleChoice* best,
+                        double* initial_error) {
   const simd::Primitives& primitives = simd::primitives();
   LaneChoices initial_choices;
   for (int lane = 0; lane < kLanes; ++lane) set_lane(initial_choices, lane, lane < lanes ? initial[lane] : kIdleChoice);
   double best_error[kLanes];
   primitives.lane_squared_error(values, initial_choices, range, best_error);
+  if (initial_error != nullptr) std::copy_n(best_error, kLanes, initial_error);
 
   // bases[0] is the min/max scale; bases[1] its opposite-sign variant where the search tries one.
   float bases[2][kLanes] = {};

@@ -49,12 +49,7 @@ void quantize_weight_matmul_nbits(const Candidate& candidate, PassContext& conte
                                                                         scale_type, search, threads, importance);
   const kernels::ErrorMetrics error =
       kernels::measure_error(*values, kernels::dequantize_blockwise(quantized, threads), threads);
-  if (search) {
-    const auto minmax = kernels::quantize_blockwise(*values, k, n, block_size, bits, symmetric, scale_type,
-                                                    /*search_scales=*/false, threads);
-    entry.sqnr_minmax_db =
-        kernels::measure_error(*values, kernels::dequantize_blockwise(minmax, threads), threads).sqnr_db;
-  }
+  if (search) entry.sqnr_minmax_db = kernels::sqnr_db(error.signal_power, quantized.minmax_squared_error);
 
   const uint64_t scale_bytes = quantized.scales.size() * (is_float16 ? 2 : 4);
   const uint64_t bytes_after = quantized.packed.size() + scale_bytes + quantized.zero_points.size();

@@ -73,6 +73,7 @@ void expect_same(const BlockQuantized& fast, const BlockQuantized& reference) {
   EXPECT_EQ(fast.packed, reference.packed);
   EXPECT_EQ(bits_of(fast.scales), bits_of(reference.scales));
   EXPECT_EQ(fast.zero_points, reference.zero_points);
+  EXPECT_EQ(std::bit_cast<uint64_t>(fast.minmax_squared_error), std::bit_cast<uint64_t>(reference.minmax_squared_error));
 }
 
 TEST(FastBlockwise, MatchesReference) {

@@ -86,6 +86,20 @@ TEST(ScaleSearch, BlockwiseSqnrNotLower) {
   }
 }
 
+TEST(ScaleSearch, RecordsMinMaxErrorOfTheSearchedBlocks) {
+  // K = 100 leaves a short last block.
+  const std::vector<float> weight = normal_values(100 * 24, kSeed + 5);
+  for (bool symmetric : {true, false}) {
+    const auto minmax = quantize_blockwise_int4(weight, 100, 24, 32, symmetric, ScaleType::kFloat32, false);
+    const auto searched = quantize_blockwise_int4(weight, 100, 24, 32, symmetric, ScaleType::kFloat32, true);
+    const std::vector<float> restored = dequantize_blockwise_int4(minmax);
+    double noise = 0.0;
+    for (size_t i = 0; i < weight.size(); ++i) noise += (weight[i] - restored[i]) * (weight[i] - restored[i]);
+    EXPECT_EQ(minmax.minmax_squared_error, 0.0);
+    EXPECT_NEAR(searched.minmax_squared_error, noise, 1e-6 * noise) << "symmetric " << symmetric;
+  }
+}
+
 TEST(ScaleSearch, Float16ScalesRepresentable) {
   const std::vector<float> weight = normal_values(64 * 8, kSeed + 4);
   const auto searched = quantize_blockwise_int4(weight, 64, 8, 32, true, ScaleType::kFloat16, true);
