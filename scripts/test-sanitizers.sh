@@ -20,9 +20,10 @@ cmake --build "$build" --parallel "$jobs"
 # Any report fails the run: UBSan stops at the first error, ASan checks leaks at exit.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-# The Python tests whose time goes to other runtimes (ONNX Runtime GenAI, OpenVINO, Chromium) or
-# to large generated models, and the benchmark and packaging tests, run in the plain build only:
-# under the sanitizers they would take most of the time and exercise little code of their own.
+# Some tests run in the plain build only. The Python tests listed below spend their time in other
+# runtimes (ONNX Runtime GenAI, OpenVINO, Chromium) or on large generated models, and so do the
+# benchmark and packaging tests. Under the sanitizers they would take most of the time while
+# exercising little of onnxquant's own code.
 skipped_python="test_genai_runtime.py test_genai_folder.py test_openvino.py test_html_report.py"
 skipped_python="$skipped_python test_memory_bounds.py test_ci_example.py"
 ignore=""

@@ -4,7 +4,7 @@
 // Each candidate shrinks or stretches the min/max scale by a factor and quantizes the block with
 // it. A ranking pass scores every candidate by the error of the least-squares fit to its codes, in
 // closed form from three sums. The best-ranked candidate is then refitted by least squares and
-// scored exactly, the way a runtime that computes round(x / scale) + zero_point would, and it
+// scored exactly, as a runtime that computes round(x / scale) + zero_point would quantize. It
 // replaces the min/max choice only when its error is lower, so the result is never worse than
 // min/max. docs/scale-search.md describes the method and its sources.
 #pragma once

@@ -51,8 +51,8 @@ MODEL_MIN_COSINE = {
     ("rapidocr-rec", "int4-qdq"): 0.98,
     ("rapidocr-rec", "int4-qdq-asymmetric"): 0.98,
     # ONNX Runtime's MatMulInteger with uint8 weights and per-column zero points is not exact on
-    # every CPU: measured 0.985 on an Intel Xeon with AVX512-VNNI and at least 0.99 on an AMD EPYC
-    # with AVX2, while the onnxquant evaluator's exact integer arithmetic gives 0.9997 on the same
+    # every CPU. It measured 0.985 on an Intel Xeon with AVX512-VNNI and at least 0.99 on an AMD
+    # EPYC with AVX2. The onnxquant evaluator's exact integer arithmetic gives 0.9997 on the same
     # input.
     ("rapidocr-rec", "int8-dynamic-per-channel-asymmetric"): 0.98,
     # Random weights with heavy outlier columns: measured 0.980 and 0.985.
