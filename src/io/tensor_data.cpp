@@ -1,5 +1,7 @@
 #include "io/tensor_data.hpp"
 
+#include <algorithm>
+#include <cassert>
 #include <cstring>
 #include <fmt/format.h>
 
@@ -113,7 +115,12 @@ std::vector<float> convert_values(const TensorProto& tensor, bool has_raw, std::
   const uint64_t count = element_count(tensor);
   switch (tensor.data_type()) {
     case TensorProto::FLOAT:
-      if (has_raw) return convert_raw<float>(tensor, raw, count, [](float x) { return x; });
+      if (has_raw) {
+        if (raw.size() != count * sizeof(float)) throw_size_mismatch(tensor, count, raw.size() / sizeof(float));
+        std::vector<float> values(count);
+        std::memcpy(values.data(), raw.data(), raw.size());
+        return values;
+      }
       if (static_cast<uint64_t>(tensor.float_data_size()) != count) throw_size_mismatch(tensor, count, tensor.float_data_size());
       return {tensor.float_data().begin(), tensor.float_data().end()};
     case TensorProto::DOUBLE:
@@ -124,6 +131,17 @@ std::vector<float> convert_values(const TensorProto& tensor, bool has_raw, std::
     case TensorProto::BFLOAT16: {
       const bool half = tensor.data_type() == TensorProto::FLOAT16;
       auto convert = [half](uint16_t bits) { return half ? kernels::half_to_float(bits) : kernels::bfloat16_to_float(bits); };
+      const bool aligned = reinterpret_cast<std::uintptr_t>(raw.data()) % alignof(uint16_t) == 0;
+      if (has_raw && aligned && raw.size() == count * sizeof(uint16_t)) {
+        const std::span<const uint16_t> bits(reinterpret_cast<const uint16_t*>(raw.data()), count);
+        std::vector<float> values(count);
+        if (half) {
+          kernels::convert_half_to_float(bits, values);
+        } else {
+          kernels::convert_bfloat16_to_float(bits, values);
+        }
+        return values;
+      }
       if (has_raw) return convert_raw<uint16_t>(tensor, raw, count, convert);
       // Without raw_data, 16-bit floats are stored one per int32_data entry.
       if (static_cast<uint64_t>(tensor.int32_data_size()) != count) throw_size_mismatch(tensor, count, tensor.int32_data_size());
@@ -151,6 +169,51 @@ std::vector<float> read_float_values(const TensorProto& tensor, const TensorStor
   if (!is_external(tensor)) return read_float_values(tensor);
   const TensorBytes bytes = store.bytes(tensor);
   return convert_values(tensor, true, bytes.span());
+}
+
+FloatValues::FloatValues(std::vector<float> values) : copy_(std::move(values)), view_(copy_) {}
+
+FloatValues::FloatValues(TensorBytes mapped)
+    : mapped_(std::make_unique<TensorBytes>(std::move(mapped))),
+      view_(reinterpret_cast<const float*>(mapped_->span().data()), mapped_->size() / sizeof(float)) {}
+
+FloatValues::FloatValues(FloatValues&&) noexcept = default;
+FloatValues& FloatValues::operator=(FloatValues&&) noexcept = default;
+FloatValues::~FloatValues() = default;
+
+FloatValues read_float_view(const TensorProto& tensor, const TensorStore& store) {
+  if (tensor.data_type() == TensorProto::FLOAT && is_external(tensor)) {
+    TensorBytes bytes = store.bytes(tensor);
+    const uint64_t count = element_count(tensor);
+    if (bytes.size() != count * sizeof(float)) throw_size_mismatch(tensor, count, bytes.size() / sizeof(float));
+    if (reinterpret_cast<std::uintptr_t>(bytes.span().data()) % alignof(float) == 0) {
+      return FloatValues(std::move(bytes));
+    }
+  }
+  return FloatValues(read_float_values(tensor, store));
+}
+
+void for_each_float_run(const TensorProto& tensor, const TensorStore& store, uint64_t run_values,
+                        const std::function<void(std::span<const float>)>& consume) {
+  assert(run_values > 0);
+  const bool raw_float = tensor.data_type() == TensorProto::FLOAT && (is_external(tensor) || tensor.has_raw_data());
+  if (!raw_float) {
+    const std::vector<float> values = read_float_values(tensor, store);
+    for (size_t begin = 0; begin < values.size(); begin += run_values) {
+      consume(std::span<const float>(values).subspan(begin, std::min<size_t>(run_values, values.size() - begin)));
+    }
+    return;
+  }
+  const uint64_t count = element_count(tensor);
+  const TensorBytes bytes = store.bytes(tensor);
+  if (bytes.size() != count * sizeof(float)) throw_size_mismatch(tensor, count, bytes.size() / sizeof(float));
+  // Runs are copied out of the bytes, which need not be aligned for float.
+  std::vector<float> run(static_cast<size_t>(std::min(run_values, count)));
+  for (uint64_t begin = 0; begin < count; begin += run_values) {
+    const uint64_t length = std::min(run_values, count - begin);
+    std::memcpy(run.data(), bytes.span().data() + begin * sizeof(float), length * sizeof(float));
+    consume(std::span<const float>(run.data(), length));
+  }
 }
 
 void set_raw_data(TensorProto& tensor, std::span<const uint8_t> bytes) {

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -11,6 +13,7 @@
 namespace onnxquant::io {
 
 class TensorStore;
+class TensorBytes;
 
 // Bytes per element, or 0 for types without a fixed size (string, undefined) and sub-byte types.
 uint64_t element_size(int32_t data_type);
@@ -31,6 +34,35 @@ std::vector<float> read_float_values(const onnx::TensorProto& tensor);
 // while it is converted.
 std::vector<float> read_float_values(const onnx::TensorProto& tensor, const TensorStore& store);
 
+// The values of a float tensor as float32: a view of the mapped file for a float32 tensor that is
+// stored externally at an offset aligned for float, otherwise a converted copy.
+class FloatValues {
+ public:
+  explicit FloatValues(std::vector<float> values);
+  explicit FloatValues(TensorBytes mapped);
+  FloatValues(FloatValues&&) noexcept;
+  FloatValues& operator=(FloatValues&&) noexcept;
+  ~FloatValues();
+
+  std::span<const float> span() const { return view_; }
+  operator std::span<const float>() const { return view_; }  // NOLINT(google-explicit-constructor)
+  size_t size() const { return view_.size(); }
+
+ private:
+  std::vector<float> copy_;
+  std::unique_ptr<TensorBytes> mapped_;
+  std::span<const float> view_;
+};
+
+// Reads a float tensor stored inline or in an external file of `store` without copying it where
+// FloatValues allows. Throws ModelError when the stored data does not match the shape.
+FloatValues read_float_view(const onnx::TensorProto& tensor, const TensorStore& store);
+
+// Calls `consume` with the values of a float tensor, stored inline or in an external file of
+// `store`, in order and in runs of at most `run_values` values. A float32 tensor is read one run at
+// a time and never copied whole. Throws ModelError when the stored data does not match the shape.
+void for_each_float_run(const onnx::TensorProto& tensor, const TensorStore& store, uint64_t run_values,
+                        const std::function<void(std::span<const float>)>& consume);
 // Replaces the data of a tensor, wherever it was stored, with `bytes` in raw_data.
 void set_raw_data(onnx::TensorProto& tensor, std::span<const uint8_t> bytes);
 

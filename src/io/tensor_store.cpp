@@ -209,8 +209,7 @@ uint64_t TensorStore::pad_output() {
 
 uint64_t TensorStore::append(std::span<const uint8_t> bytes) {
   const uint64_t offset = pad_output();
-  output().write({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
-  output_offset_ += bytes.size();
+  write_output(bytes);
   return offset;
 }
 
@@ -246,6 +245,17 @@ bool TensorStore::move_to_output(onnx::TensorProto& tensor) {
   const uint64_t offset = append(data);
   point_at_output(tensor, offset, data.size());
   return true;
+}
+
+uint64_t TensorStore::begin_output_tensor() { return pad_output(); }
+
+void TensorStore::write_output(std::span<const uint8_t> bytes) {
+  output().write({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
+  output_offset_ += bytes.size();
+}
+
+void TensorStore::end_output_tensor(onnx::TensorProto& tensor, uint64_t offset) {
+  point_at_output(tensor, offset, output_offset_ - offset);
 }
 
 void TensorStore::copy_to_output(onnx::TensorProto& tensor) {

@@ -80,6 +80,12 @@ class TensorStore {
   // Appends the raw_data (or float_data) of a tensor of at least kExternalDataThresholdBytes to the
   // output file and leaves only a reference to it in the tensor. Returns whether it moved.
   bool move_to_output(onnx::TensorProto& tensor);
+  // Writes data produced in pieces to the output file: begin_output_tensor pads the file and
+  // returns the offset where the data starts, write_output appends each piece, and
+  // end_output_tensor points the tensor at everything written since that offset.
+  uint64_t begin_output_tensor();
+  void write_output(std::span<const uint8_t> bytes);
+  void end_output_tensor(onnx::TensorProto& tensor, uint64_t offset);
   // Copies the data of a tensor in an input file to the output file, in chunks, and points the
   // tensor at the copy.
   void copy_to_output(onnx::TensorProto& tensor);

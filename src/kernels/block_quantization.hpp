@@ -14,6 +14,8 @@
 #include <span>
 #include <vector>
 
+#include "kernels/error_metrics.hpp"
+
 namespace onnxquant::kernels {
 
 // The type the scales are stored in. Quantization uses the stored (rounded) scale value, so the
@@ -67,6 +69,10 @@ BlockQuantized quantize_blockwise(std::span<const float> weight, int64_t k, int6
 // Returns the dequantized weight as [k, n], the reference for error measurement. Both functions
 // read `quantized.bits`.
 std::vector<float> dequantize_blockwise(const BlockQuantized& quantized, int threads = 1);
+
+// measure_error(weight, dequantize_blockwise(quantized, threads), threads), bit for bit, without
+// the dequantized copy: each chunk of kErrorChunk elements is dequantized into a small buffer.
+ErrorMetrics measure_blockwise_error(std::span<const float> weight, const BlockQuantized& quantized, int threads = 1);
 std::vector<float> dequantize_blockwise_int4(const BlockQuantized& quantized, int threads = 1);
 
 // The scalar implementations that define the results of the functions above: one block and one

@@ -16,9 +16,7 @@ double sqnr_db(double signal_power, double noise_power) {
   return signal_power == 0.0 ? -std::numeric_limits<double>::infinity() : 10.0 * std::log10(signal_power / noise_power);
 }
 
-namespace {
-
-ErrorMetrics metrics_from_sums(const simd::ErrorSums& sums, size_t count) {
+ErrorMetrics metrics_from_sums(const simd::ErrorSums& sums, uint64_t count) {
   ErrorMetrics metrics;
   metrics.max_abs_error = sums.max_abs_error;
   metrics.mse = count == 0 ? 0.0 : sums.noise / static_cast<double>(count);
@@ -27,8 +25,6 @@ ErrorMetrics metrics_from_sums(const simd::ErrorSums& sums, size_t count) {
   metrics.signal_power = sums.signal;
   return metrics;
 }
-
-}  // namespace
 
 ErrorMetrics measure_error(std::span<const float> original, std::span<const float> reconstructed, int threads) {
   assert(original.size() == reconstructed.size());

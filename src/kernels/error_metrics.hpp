@@ -21,6 +21,13 @@ struct ErrorMetrics {
 // signal is.
 double sqnr_db(double signal_power, double noise_power);
 
+namespace simd {
+struct ErrorSums;
+}
+
+// The metrics of `count` compared values from their sums.
+ErrorMetrics metrics_from_sums(const simd::ErrorSums& sums, uint64_t count);
+
 // Elements per chunk of measure_error: the chunk boundaries fix the order of its sums.
 inline constexpr int64_t kErrorChunk = 16384;
 

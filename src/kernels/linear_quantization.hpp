@@ -7,6 +7,8 @@
 #include <span>
 #include <vector>
 
+#include "kernels/error_metrics.hpp"
+
 namespace onnxquant::kernels {
 
 struct IntegerRange {
@@ -50,6 +52,12 @@ void quantize_linear(std::span<const float> values, const AxisLayout& layout,
 void dequantize_linear(std::span<const uint8_t> quantized, const AxisLayout& layout,
                        std::span<const LinearQuantParams> params, bool is_signed, std::span<float> output,
                        int threads = 1);
+
+// measure_error(values, dequantized) for the output of dequantize_linear, bit for bit, without the
+// dequantized copy: each chunk of kErrorChunk elements is dequantized into a small buffer.
+ErrorMetrics measure_linear_error(std::span<const float> values, std::span<const uint8_t> quantized,
+                                  const AxisLayout& layout, std::span<const LinearQuantParams> params, bool is_signed,
+                                  int threads = 1);
 
 int32_t quantize_value(float value, const LinearQuantParams& params, IntegerRange range);
 

@@ -3,8 +3,11 @@
 // per pass when there are fewer than eight channels or they are large. Quantization runs over
 // fixed chunks of elements.
 #include <algorithm>
+#include <array>
 #include <cassert>
+#include <vector>
 
+#include "kernels/error_metrics.hpp"
 #include "kernels/lane_groups.hpp"
 #include "kernels/linear_quantization.hpp"
 #include "kernels/minmax_params.hpp"
@@ -212,6 +215,35 @@ void dequantize_linear(std::span<const uint8_t> quantized, const AxisLayout& lay
       for_each_parameter_run(layout, begin, end, dequantize);
     }
   });
+}
+
+ErrorMetrics measure_linear_error(std::span<const float> values, std::span<const uint8_t> quantized,
+                                  const AxisLayout& layout, std::span<const LinearQuantParams> params, bool is_signed,
+                                  int threads) {
+  assert(static_cast<int64_t>(quantized.size()) == layout.size());
+  assert(values.size() == quantized.size());
+  const SplitParams split_params = split(params);
+  const int64_t count = layout.size();
+  std::vector<simd::ErrorSums> partial(static_cast<size_t>(tasks_for(count, kErrorChunk)));
+  parallel_for(static_cast<int64_t>(partial.size()), threads, [&](int64_t chunk) {
+    const int64_t begin = chunk * kErrorChunk;
+    const int64_t end = std::min(count, begin + kErrorChunk);
+    std::array<int32_t, kErrorChunk> codes;
+    std::array<float, kErrorChunk> restored;
+    simd::primitives().widen_bytes(quantized.data() + begin, end - begin, is_signed, codes.data());
+    auto dequantize = [&](int64_t start, int64_t length, int64_t parameter, bool per_element) {
+      simd::primitives().dequantize_run(codes.data() + (start - begin), length, split_params.scales.data() + parameter,
+                                        split_params.zero_points.data() + parameter, per_element,
+                                        restored.data() + (start - begin));
+    };
+    for_each_parameter_run(layout, begin, end, dequantize);
+    partial[static_cast<size_t>(chunk)] = simd::primitives().error_sums(values.data() + begin, restored.data(),
+                                                                       end - begin);
+  });
+  // In chunk order, as measure_error adds its chunk sums.
+  simd::ErrorSums total;
+  for (const simd::ErrorSums& sums : partial) simd::accumulate(total, sums);
+  return metrics_from_sums(total, static_cast<uint64_t>(count));
 }
 
 }  // namespace onnxquant::kernels

@@ -122,6 +122,11 @@ struct Primitives {
   // ErrorSums of a run. Element i goes to accumulator i % kLanes and the accumulators are added in
   // order at the end, so the sums depend on the run boundaries but not on the instruction set.
   ErrorSums (*error_sums)(const float* original, const float* reconstructed, int64_t count);
+  // Over the finite nonzero values x of `original` and their reconstructions y: the largest
+  // |x - y| / |x|, computed in double (exact in any order), or 0. `nonfinite` is set to the count of
+  // NaN and infinite values in `original`.
+  double (*max_relative_error)(const float* original, const float* reconstructed, int64_t count,
+                               int64_t& nonfinite);
   // quantize_value in linear_quantization.hpp, low byte. With `per_element`, element i uses
   // scales[i] and zero_points[i]; otherwise every element uses scales[0] and zero_points[0].
   void (*quantize_run)(const float* values, int64_t count, const float* scales, const int32_t* zero_points,

@@ -400,6 +400,41 @@ ONNXQUANT_AVX2 ErrorSums error_sums(const float* original, const float* reconstr
   return finish_error_sums(sums, original, reconstructed, vector_end, count);
 }
 
+ONNXQUANT_AVX2 inline __m256d relative_error_pd(__m256d x, __m256d y) {
+  const __m256d magnitude_bits = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffff));
+  return _mm256_div_pd(_mm256_and_pd(_mm256_sub_pd(x, y), magnitude_bits), _mm256_and_pd(x, magnitude_bits));
+}
+
+ONNXQUANT_AVX2 double max_relative_error(const float* original, const float* reconstructed, int64_t count,
+                                         int64_t& nonfinite) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  __m256d largest_low = _mm256_setzero_pd();
+  __m256d largest_high = _mm256_setzero_pd();
+  int64_t nonfinite_count = 0;
+  const int64_t vector_end = count - count % kWidth;
+  for (int64_t i = 0; i < vector_end; i += kWidth) {
+    const __m256 x = _mm256_loadu_ps(original + i);
+    const __m256 finite = finite_mask(x);
+    nonfinite_count += kWidth - __builtin_popcount(static_cast<unsigned>(_mm256_movemask_ps(finite)));
+    // Other lanes divide 1 by 1, which adds nothing to the maximum.
+    const __m256 used = _mm256_and_ps(finite, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NEQ_OQ));
+    const __m256 used_x = _mm256_blendv_ps(one, x, used);
+    const __m256 used_y = _mm256_blendv_ps(one, _mm256_loadu_ps(reconstructed + i), used);
+    // max(q, largest) keeps largest when q is NaN, as std::max(largest, q) does.
+    largest_low = _mm256_max_pd(relative_error_pd(low_pd(used_x), low_pd(used_y)), largest_low);
+    largest_high = _mm256_max_pd(relative_error_pd(high_pd(used_x), high_pd(used_y)), largest_high);
+  }
+  int64_t tail_nonfinite = 0;
+  double largest = portable_primitives().max_relative_error(original + vector_end, reconstructed + vector_end,
+                                                            count - vector_end, tail_nonfinite);
+  double lanes[2 * 4];
+  _mm256_storeu_pd(lanes, largest_low);
+  _mm256_storeu_pd(lanes + 4, largest_high);
+  for (double lane : lanes) largest = std::max(largest, lane);
+  nonfinite = nonfinite_count + tail_nonfinite;
+  return largest;
+}
+
 ONNXQUANT_AVX2 void quantize_run(const float* values, int64_t count, const float* scales, const int32_t* zero_points,
                                  bool per_element, int32_t code_min, int32_t code_max, uint8_t* output) {
   const __m256i low = _mm256_set1_epi32(code_min);
@@ -553,6 +588,7 @@ constexpr Primitives kAvx2 = {
     .lane_quantize = lane_quantize,
     .range = range,
     .error_sums = error_sums,
+    .max_relative_error = max_relative_error,
     .quantize_run = quantize_run,
     .dequantize_run = dequantize_run,
     .widen_bytes = widen_bytes,

@@ -155,6 +155,20 @@ ErrorSums error_sums(const float* original, const float* reconstructed, int64_t 
   return finish_error_sums(lanes, original, reconstructed, 0, count);
 }
 
+double max_relative_error(const float* original, const float* reconstructed, int64_t count, int64_t& nonfinite) {
+  double largest = 0.0;
+  nonfinite = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const double x = original[i];
+    if (!std::isfinite(x)) {
+      ++nonfinite;
+    } else if (x != 0.0) {
+      largest = std::max(largest, std::fabs(x - static_cast<double>(reconstructed[i])) / std::fabs(x));
+    }
+  }
+  return largest;
+}
+
 void quantize_run(const float* values, int64_t count, const float* scales, const int32_t* zero_points,
                   bool per_element, int32_t code_min, int32_t code_max, uint8_t* output) {
   for (int64_t i = 0; i < count; ++i) {
@@ -222,6 +236,7 @@ constexpr Primitives kPortable = {
     .lane_quantize = lane_quantize,
     .range = range,
     .error_sums = error_sums,
+    .max_relative_error = max_relative_error,
     .quantize_run = quantize_run,
     .dequantize_run = dequantize_run,
     .widen_bytes = widen_bytes,

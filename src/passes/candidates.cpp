@@ -175,10 +175,11 @@ std::vector<Candidate> select_candidates(std::vector<graph::Weight>& weights, co
 
 namespace onnxquant::passes {
 
-std::optional<std::vector<float>> read_finite_values(const graph::Weight& weight, const io::TensorStore& store,
-                                                     Report& report) {
-  std::vector<float> values = io::read_float_values(*weight.tensor, store);
-  const auto non_finite = std::count_if(values.begin(), values.end(), [](float x) { return !std::isfinite(x); });
+std::optional<io::FloatValues> read_finite_values(const graph::Weight& weight, const io::TensorStore& store,
+                                                  Report& report) {
+  io::FloatValues values = io::read_float_view(*weight.tensor, store);
+  const std::span<const float> view = values;
+  const auto non_finite = std::count_if(view.begin(), view.end(), [](float x) { return !std::isfinite(x); });
   if (non_finite > 0) {
     report.skipped.push_back(
         make_skipped(weight, fmt::format("contains {} NaN or infinite values; kept float so they stay exact", non_finite)));

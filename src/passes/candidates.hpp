@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "graph/weights.hpp"
+#include "io/tensor_data.hpp"
 #include "io/tensor_store.hpp"
 #include "onnxquant/options.hpp"
 #include "onnxquant/report.hpp"
@@ -51,10 +52,11 @@ std::vector<std::string> node_op_types(const graph::Weight& weight);
 
 namespace onnxquant::passes {
 
-// Reads the weight as float32 values. Returns nothing, and records the weight as skipped, when it
-// contains NaN or infinity: such weights stay float so that those values stay exact.
-std::optional<std::vector<float>> read_finite_values(const graph::Weight& weight, const io::TensorStore& store,
-                                                     Report& report);
+// Reads the weight as float32 values, mapped rather than copied where io::read_float_view allows.
+// Returns nothing, and records the weight as skipped, when it contains NaN or infinity: such
+// weights stay float so that those values stay exact.
+std::optional<io::FloatValues> read_finite_values(const graph::Weight& weight, const io::TensorStore& store,
+                                                  Report& report);
 
 // Frees the float data of a weight that a pass has replaced, so that inline data does not stay in
 // memory until the model is saved.

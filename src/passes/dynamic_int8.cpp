@@ -57,17 +57,15 @@ void DynamicInt8Pass::quantize(const Candidate& candidate) {
   const int threads = kernel_threads(context_.options);
   const auto params = kernels::choose_linear_params(*values, layout, symmetric, range, search, threads);
   std::vector<uint8_t> quantized(values->size());
-  std::vector<float> restored(values->size());
   if (search) {
     const auto minmax = kernels::choose_linear_params(*values, layout, symmetric, range, /*search_scales=*/false,
                                                       threads);
     kernels::quantize_linear(*values, layout, minmax, range, quantized, threads);
-    kernels::dequantize_linear(quantized, layout, minmax, symmetric, restored, threads);
-    entry.sqnr_minmax_db = kernels::measure_error(*values, restored, threads).sqnr_db;
+    entry.sqnr_minmax_db = kernels::measure_linear_error(*values, quantized, layout, minmax, symmetric, threads).sqnr_db;
   }
   kernels::quantize_linear(*values, layout, params, range, quantized, threads);
-  kernels::dequantize_linear(quantized, layout, params, symmetric, restored, threads);
-  const kernels::ErrorMetrics error = kernels::measure_error(*values, restored, threads);
+  const kernels::ErrorMetrics error = kernels::measure_linear_error(*values, quantized, layout, params, symmetric,
+                                                                    threads);
 
   std::vector<float> scales;
   std::vector<uint8_t> zero_points;

@@ -16,7 +16,7 @@ namespace {
 
 constexpr int64_t kBits = 4;
 
-std::vector<float> transpose(const std::vector<float>& values, int64_t rows, int64_t columns) {
+std::vector<float> transpose(std::span<const float> values, int64_t rows, int64_t columns) {
   std::vector<float> transposed(values.size());
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < columns; ++c) transposed[c * rows + r] = values[r * columns + c];

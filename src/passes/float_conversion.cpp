@@ -145,7 +145,7 @@ class FloatConverter {
       if (attribute.name() != "value") continue;
       if (attribute.t().data_type() == kFloat) {
         TensorReport unused;
-        convert_tensor_data(*attribute.mutable_t(), target_, unused, store_, kernel_threads(options_));
+        convert_tensor_data(*attribute.mutable_t(), target_, unused, store_, nullptr, kernel_threads(options_));
       }
       return;
     }
@@ -189,7 +189,7 @@ class FloatConverter {
       }
       TensorReport entry = make_tensor_report(weight);
       const bool external = io::is_external(*weight.tensor);
-      convert_tensor_data(*weight.tensor, target_, entry, store_, kernel_threads(options_));
+      convert_tensor_data(*weight.tensor, target_, entry, store_, &store_, kernel_threads(options_));
       if (external) store_.move_to_output(*weight.tensor);
       after_[weight.name] = target_;
       report_.tensors.push_back(std::move(entry));

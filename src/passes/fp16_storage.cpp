@@ -8,7 +8,8 @@ void store_weight_float16(const Candidate& candidate, PassContext& context) {
   const graph::Weight& weight = *candidate.weight;
   TensorReport entry = make_tensor_report(weight);
   onnx::TensorProto stored = *weight.tensor;
-  convert_tensor_data(stored, onnx::TensorProto::FLOAT16, entry, context.store, kernel_threads(context.options));
+  convert_tensor_data(stored, onnx::TensorProto::FLOAT16, entry, context.store, nullptr,
+                      kernel_threads(context.options));
   stored.set_name(context.names.allocate(weight.name + "_float16"));
 
   onnx::NodeProto cast =

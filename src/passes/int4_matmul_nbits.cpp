@@ -48,7 +48,7 @@ void quantize_weight_matmul_nbits(const Candidate& candidate, PassContext& conte
   const kernels::BlockQuantized quantized = kernels::quantize_blockwise(*values, k, n, block_size, bits, symmetric,
                                                                         scale_type, search, threads, importance);
   const kernels::ErrorMetrics error =
-      kernels::measure_error(*values, kernels::dequantize_blockwise(quantized, threads), threads);
+      kernels::measure_blockwise_error(*values, quantized, threads);
   if (search) entry.sqnr_minmax_db = kernels::sqnr_db(error.signal_power, quantized.minmax_squared_error);
 
   const uint64_t scale_bytes = quantized.scales.size() * (is_float16 ? 2 : 4);

@@ -73,19 +73,15 @@ void quantize_weight_int8(const Candidate& candidate, const Int8Settings& settin
   const bool search = searches_scales(context.options);
   const int threads = kernel_threads(context.options);
   const auto params = kernels::choose_linear_params(*values, layout, !settings.asymmetric, range, search, threads);
+  const bool is_signed = !settings.asymmetric;
   std::vector<uint8_t> quantized(values->size());
-  kernels::quantize_linear(*values, layout, params, range, quantized, threads);
-  std::vector<float> restored(values->size());
-  kernels::dequantize_linear(quantized, layout, params, !settings.asymmetric, restored, threads);
-  const kernels::ErrorMetrics error = kernels::measure_error(*values, restored, threads);
   if (search) {
-    const auto minmax =
-        kernels::choose_linear_params(*values, layout, !settings.asymmetric, range, /*search_scales=*/false, threads);
+    const auto minmax = kernels::choose_linear_params(*values, layout, is_signed, range, /*search_scales=*/false, threads);
     kernels::quantize_linear(*values, layout, minmax, range, quantized, threads);
-    kernels::dequantize_linear(quantized, layout, minmax, !settings.asymmetric, restored, threads);
-    entry.sqnr_minmax_db = kernels::measure_error(*values, restored, threads).sqnr_db;
-    kernels::quantize_linear(*values, layout, params, range, quantized, threads);
+    entry.sqnr_minmax_db = kernels::measure_linear_error(*values, quantized, layout, minmax, is_signed, threads).sqnr_db;
   }
+  kernels::quantize_linear(*values, layout, params, range, quantized, threads);
+  const kernels::ErrorMetrics error = kernels::measure_linear_error(*values, quantized, layout, params, is_signed, threads);
 
   std::vector<float> scales;
   std::vector<uint8_t> zero_points;

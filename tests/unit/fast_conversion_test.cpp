@@ -21,6 +21,7 @@ namespace {
 
 using testing::bits_of;
 using testing::Distribution;
+using testing::expect_same_metrics;
 using testing::for_each_level_and_thread_count;
 using testing::random_values;
 
@@ -136,13 +137,6 @@ void expect_metric_near(double fast, double reference, const char* name) {
   } else {
     EXPECT_NEAR(fast, reference, std::fabs(reference) * kMetricTolerance) << name;
   }
-}
-
-void expect_same_metrics(const ErrorMetrics& actual, const ErrorMetrics& expected) {
-  EXPECT_EQ(std::bit_cast<uint64_t>(actual.mse), std::bit_cast<uint64_t>(expected.mse));
-  EXPECT_EQ(std::bit_cast<uint64_t>(actual.max_abs_error), std::bit_cast<uint64_t>(expected.max_abs_error));
-  EXPECT_EQ(std::bit_cast<uint64_t>(actual.sqnr_db), std::bit_cast<uint64_t>(expected.sqnr_db));
-  EXPECT_EQ(std::bit_cast<uint64_t>(actual.cosine_similarity), std::bit_cast<uint64_t>(expected.cosine_similarity));
 }
 
 // A reconstruction with an error of about 1% of each value.

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/error_metrics.hpp"
 #include "kernels/simd.hpp"
 
 namespace onnxquant::kernels::testing {
@@ -67,6 +68,15 @@ inline std::vector<uint32_t> bits_of(std::span<const float> values) {
   std::vector<uint32_t> bits(values.size());
   for (size_t i = 0; i < values.size(); ++i) bits[i] = std::bit_cast<uint32_t>(values[i]);
   return bits;
+}
+
+// Expects every metric to have the same bits.
+inline void expect_same_metrics(const ErrorMetrics& actual, const ErrorMetrics& expected) {
+  EXPECT_EQ(std::bit_cast<uint64_t>(actual.mse), std::bit_cast<uint64_t>(expected.mse));
+  EXPECT_EQ(std::bit_cast<uint64_t>(actual.max_abs_error), std::bit_cast<uint64_t>(expected.max_abs_error));
+  EXPECT_EQ(std::bit_cast<uint64_t>(actual.sqnr_db), std::bit_cast<uint64_t>(expected.sqnr_db));
+  EXPECT_EQ(std::bit_cast<uint64_t>(actual.cosine_similarity), std::bit_cast<uint64_t>(expected.cosine_similarity));
+  EXPECT_EQ(std::bit_cast<uint64_t>(actual.signal_power), std::bit_cast<uint64_t>(expected.signal_power));
 }
 
 // The instruction sets to test: the portable primitives, and AVX2 where this CPU has it.
