@@ -1,20 +1,17 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with clang, ASan and UBSan in build-fuzz/, writes the seed corpus and
-# runs each target for a bounded time.
+# Builds the libFuzzer targets with clang, ASan and UBSan in build-sanitize/ (the build of
+# scripts/test-sanitizers.sh), writes the seed corpus and runs each target for a bounded time.
 #
 #   scripts/run-fuzz.sh [SECONDS_PER_TARGET]     (default 60)
 #
-# Inputs that crash a target are written to build-fuzz/crashes/TARGET/. The corpus grows in
-# build-fuzz/corpus/, so a second run continues where the first stopped.
+# Inputs that crash a target are written to build-sanitize/crashes/TARGET/. The corpus grows in
+# build-sanitize/corpus/, so a second run continues where the first stopped.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 seconds="${1:-60}"
-build="$root/build-fuzz"
 python="${ONNXQUANT_PYTHON:-$root/.venv/bin/python}"
 
-"$root/scripts/install-fuzz-deps.sh"
-CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DONNXQUANT_FUZZ=ON \
-  -DONNXQUANT_BUILD_TESTS=OFF > /dev/null
+build="$("$root/scripts/configure-sanitized.sh" "$python")"
 cmake --build "$build" --parallel 2 --target fuzz_load_inspect fuzz_quantize fuzz_input_file
 "$python" "$root/tests/fuzz/make_corpus.py" "$build/corpus"
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Builds onnxquant with AddressSanitizer and UndefinedBehaviorSanitizer in build-asan/ and runs the
-# whole CTest suite against it: the unit tests, and the Python tests running the sanitized binary.
-# ONNX Runtime, which the Python tests load as the oracle, is not instrumented.
+# Builds onnxquant with clang, AddressSanitizer and UndefinedBehaviorSanitizer in build-sanitize/
+# and runs the whole CTest suite against it: the unit tests, and the Python tests running the
+# sanitized binary. ONNX Runtime, which the Python tests load as the oracle, is not instrumented.
+# The same build holds the libFuzzer targets, which scripts/run-fuzz.sh runs.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-build="$root/build-asan"
 jobs="${JOBS:-2}"
 
 # ONNXQUANT_PYTHON names an existing test environment; without it, setup-python.sh creates .venv.
@@ -14,8 +14,7 @@ python="${ONNXQUANT_PYTHON:-$root/.venv/bin/python}"
 if [ -z "${ONNXQUANT_PYTHON:-}" ]; then
   "$root/scripts/setup-python.sh"
 fi
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DONNXQUANT_SANITIZE=ON \
-  -DONNXQUANT_PYTHON="$python" > /dev/null
+build="$("$root/scripts/configure-sanitized.sh" "$python")"
 cmake --build "$build" --parallel "$jobs"
 # Any report fails the run: UBSan stops at the first error, ASan checks leaks at exit.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}"
@@ -31,4 +30,4 @@ for file in $skipped_python; do
   ignore="$ignore --ignore=$root/tests/python/$file"
 done
 export PYTEST_ADDOPTS="${PYTEST_ADDOPTS:-}$ignore"
-ctest --test-dir "$build" --output-on-failure -E "^(pytest_bench|package_install_and_example)$"
+ctest --test-dir "$build" --output-on-failure --parallel "$jobs" -E "^(pytest_bench|package_install_and_example)$"
