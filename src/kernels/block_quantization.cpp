@@ -135,6 +135,7 @@ BlockQuantized quantize_blockwise(std::span<const float> weight, int64_t k, int6
       }
     }
   }
+  result.error = measure_blockwise_error(weight, result, 1);
   return result;
 }
 

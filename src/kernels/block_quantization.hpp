@@ -41,6 +41,10 @@ struct BlockQuantized {
   // With the scale search: the summed squared error that the min/max scales would have given, so
   // reports can show the search's gain without quantizing twice. 0 without the search.
   double minmax_squared_error = 0.0;
+  // The error of the dequantized weight against the input. The fast version sums it while it
+  // quantizes, per task of for_each_column_group in task order, so it is the same for any thread
+  // count and instruction set but rounds differently from measure_error.
+  ErrorMetrics error;
 };
 
 int64_t blocks_per_column(int64_t k, int64_t block_size);

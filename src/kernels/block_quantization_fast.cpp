@@ -116,6 +116,9 @@ BlockQuantized quantize_blockwise(std::span<const float> weight, int64_t k, int6
   // The min/max error of each block, summed in block order at the end as the reference sums it.
   std::vector<double> minmax_errors(search_scales ? static_cast<size_t>(n * layout.blocks) : 0);
   const CodeRange range{0, (1 << bits) - 1};
+  // The error sums of each task; a task's groups run in column order on one thread.
+  const int64_t column_tasks = tasks_for(n, kColumnsPerTask);
+  std::vector<simd::ErrorSums> task_sums(static_cast<size_t>(layout.blocks * column_tasks));
 
   for_each_column_group(k, n, block_size, threads, [&](const ColumnGroup& group, GroupScratch& scratch) {
     const simd::LaneValues values = column_group_values(weight, n, group, scratch.values);
@@ -132,6 +135,10 @@ BlockQuantized quantize_blockwise(std::span<const float> weight, int64_t k, int6
     simd::primitives().lane_quantize(values, lane_choices, range, scratch.codes.data());
 
     const int64_t b = group.k_begin / block_size;
+    simd::LaneErrorSums lane_sums;
+    simd::primitives().lane_error_sums(values, lane_choices, range, lane_sums);
+    simd::ErrorSums& sums = task_sums[static_cast<size_t>(b * column_tasks + group.column / kColumnsPerTask)];
+    for (int lane = 0; lane < group.lanes; ++lane) simd::accumulate(sums, lane_sums.lane(lane));
     for (int lane = 0; lane < group.lanes; ++lane) {
       const int64_t block_index = (group.column + lane) * layout.blocks + b;
       result.scales[block_index] = choices[lane].scale;
@@ -144,6 +151,9 @@ BlockQuantized quantize_blockwise(std::span<const float> weight, int64_t k, int6
 
   if (!symmetric) result.zero_points = pack_zero_points(zero_points, n, layout);
   for (double error : minmax_errors) result.minmax_squared_error += error;
+  simd::ErrorSums total;
+  for (const simd::ErrorSums& sums : task_sums) simd::accumulate(total, sums);
+  result.error = metrics_from_sums(total, static_cast<uint64_t>(k * n));
   return result;
 }
 

@@ -17,9 +17,9 @@ inline constexpr int kFirstStep = -5;
 inline constexpr int kLastStep = 25;
 inline constexpr double kStepFactor = 0.01;
 inline constexpr int kStepCount = kLastStep - kFirstStep + 1;
-// The ranking pass tries every other step first (kFirstStep, kFirstStep + 2, ... kLastStep), then
+// The ranking pass tries every third step first (kFirstStep, kFirstStep + 3, ... kLastStep), then
 // the two steps next to the best of those.
-inline constexpr int kCoarseStride = 2;
+inline constexpr int kCoarseStride = 3;
 inline constexpr int kCoarseCount = (kStepCount - 1) / kCoarseStride + 1;
 static_assert((kLastStep - kFirstStep) % kCoarseStride == 0, "the coarse steps end on kLastStep");
 // Quantize-and-refit rounds of the chosen candidate; each round can only lower the error of the fit.

@@ -95,6 +95,19 @@ struct ErrorSums {
 // Adds the sums of `part` to `total` and keeps the larger max_abs_error.
 void accumulate(ErrorSums& total, const ErrorSums& part);
 
+// The ErrorSums of each lane.
+struct LaneErrorSums {
+  double signal[kLanes];
+  double noise[kLanes];
+  double dot[kLanes];
+  double reconstructed_norm[kLanes];
+  double max_abs_error[kLanes];
+
+  ErrorSums lane(int index) const {
+    return {signal[index], noise[index], dot[index], reconstructed_norm[index], max_abs_error[index]};
+  }
+};
+
 struct Primitives {
   // Per lane: the min and max of the finite values, widened to include 0.
   void (*lane_range)(const LaneValues& values, float* min, float* max);
@@ -114,6 +127,11 @@ struct Primitives {
                          double* n, double* sum_x);
   // Per lane: squared_error in scale_search.hpp.
   void (*lane_squared_error)(const LaneValues& values, const LaneChoices& choices, CodeRange range, double* error);
+  // Per lane: the ErrorSums of the values against their dequantized codes,
+  // float(code - zero_point) * scale, where code is what lane_quantize writes. Every value counts;
+  // each lane adds in value order.
+  void (*lane_error_sums)(const LaneValues& values, const LaneChoices& choices, CodeRange range,
+                          LaneErrorSums& sums);
   // Per lane: quantize_to_code of every value, low byte, stored as codes[j * kLanes + l].
   void (*lane_quantize)(const LaneValues& values, const LaneChoices& choices, CodeRange range, uint8_t* codes);
 

@@ -316,6 +316,67 @@ ONNXQUANT_AVX2 void lane_squared_error(const LaneValues& values, const LaneChoic
                    : lane_squared_error_of<false>(values, choices, range, error);
 }
 
+// The terms of ErrorSums per lane, in double.
+struct ErrorTerms {
+  LaneSum signal;
+  LaneSum noise;
+  LaneSum dot;
+  LaneSum norm;
+  LaneSum largest;
+};
+
+ONNXQUANT_AVX2 inline ErrorTerms zero_error_terms() {
+  return {zero_sum(), zero_sum(), zero_sum(), zero_sum(), zero_sum()};
+}
+
+// Adds the terms of original values x and their reconstructions y.
+ONNXQUANT_AVX2 inline void add_error_terms(ErrorTerms& terms, __m256 x, __m256 y) {
+  const __m256d magnitude_bits = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffff));
+  const __m256d x_low = low_pd(x);
+  const __m256d x_high = high_pd(x);
+  const __m256d y_low = low_pd(y);
+  const __m256d y_high = high_pd(y);
+  const __m256d error_low = _mm256_sub_pd(x_low, y_low);
+  const __m256d error_high = _mm256_sub_pd(x_high, y_high);
+  terms.signal.low = _mm256_add_pd(terms.signal.low, _mm256_mul_pd(x_low, x_low));
+  terms.signal.high = _mm256_add_pd(terms.signal.high, _mm256_mul_pd(x_high, x_high));
+  terms.noise.low = _mm256_add_pd(terms.noise.low, _mm256_mul_pd(error_low, error_low));
+  terms.noise.high = _mm256_add_pd(terms.noise.high, _mm256_mul_pd(error_high, error_high));
+  terms.dot.low = _mm256_add_pd(terms.dot.low, _mm256_mul_pd(x_low, y_low));
+  terms.dot.high = _mm256_add_pd(terms.dot.high, _mm256_mul_pd(x_high, y_high));
+  terms.norm.low = _mm256_add_pd(terms.norm.low, _mm256_mul_pd(y_low, y_low));
+  terms.norm.high = _mm256_add_pd(terms.norm.high, _mm256_mul_pd(y_high, y_high));
+  // max(|e|, max) keeps max when |e| is NaN, as std::max(max, |e|) does.
+  terms.largest.low = _mm256_max_pd(_mm256_and_pd(error_low, magnitude_bits), terms.largest.low);
+  terms.largest.high = _mm256_max_pd(_mm256_and_pd(error_high, magnitude_bits), terms.largest.high);
+}
+
+template <bool kBroadcast>
+ONNXQUANT_AVX2 void lane_error_sums_of(const LaneValues& values, const LaneChoices& choices, CodeRange range,
+                                       LaneErrorSums& sums) {
+  const Quantizer quantizer = lane_quantizer(choices, range);
+  ErrorTerms terms = zero_error_terms();
+  for (int64_t j = 0; j < values.count; ++j) {
+    const __m256 x = load_lanes<kBroadcast>(values, j);
+    const __m256 is_nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+    const __m256i code =
+        _mm256_blendv_epi8(quantize(x, quantizer), quantizer.zero_point, _mm256_castps_si256(is_nan));
+    add_error_terms(terms, x,
+                    _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(code, quantizer.zero_point)), quantizer.scale));
+  }
+  store_sum(terms.signal, sums.signal);
+  store_sum(terms.noise, sums.noise);
+  store_sum(terms.dot, sums.dot);
+  store_sum(terms.norm, sums.reconstructed_norm);
+  store_sum(terms.largest, sums.max_abs_error);
+}
+
+ONNXQUANT_AVX2 void lane_error_sums(const LaneValues& values, const LaneChoices& choices, CodeRange range,
+                                    LaneErrorSums& sums) {
+  values.broadcast ? lane_error_sums_of<true>(values, choices, range, sums)
+                   : lane_error_sums_of<false>(values, choices, range, sums);
+}
+
 template <bool kBroadcast>
 ONNXQUANT_AVX2 void lane_quantize_of(const LaneValues& values, const LaneChoices& choices, CodeRange range,
                                      uint8_t* codes) {
@@ -357,42 +418,18 @@ ONNXQUANT_AVX2 void range(const float* values, int64_t count, float& min, float&
 }
 
 ONNXQUANT_AVX2 ErrorSums error_sums(const float* original, const float* reconstructed, int64_t count) {
-  LaneSum signal = zero_sum();
-  LaneSum noise = zero_sum();
-  LaneSum dot = zero_sum();
-  LaneSum reconstructed_norm = zero_sum();
-  __m256d max_low = _mm256_setzero_pd();
-  __m256d max_high = _mm256_setzero_pd();
-  const __m256d magnitude_bits = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffff));
+  ErrorTerms terms = zero_error_terms();
   const int64_t vector_end = count - count % kWidth;
   for (int64_t i = 0; i < vector_end; i += kWidth) {
-    const __m256 x = _mm256_loadu_ps(original + i);
-    const __m256 y = _mm256_loadu_ps(reconstructed + i);
-    const __m256d x_low = low_pd(x);
-    const __m256d x_high = high_pd(x);
-    const __m256d y_low = low_pd(y);
-    const __m256d y_high = high_pd(y);
-    const __m256d error_low = _mm256_sub_pd(x_low, y_low);
-    const __m256d error_high = _mm256_sub_pd(x_high, y_high);
-    signal.low = _mm256_add_pd(signal.low, _mm256_mul_pd(x_low, x_low));
-    signal.high = _mm256_add_pd(signal.high, _mm256_mul_pd(x_high, x_high));
-    noise.low = _mm256_add_pd(noise.low, _mm256_mul_pd(error_low, error_low));
-    noise.high = _mm256_add_pd(noise.high, _mm256_mul_pd(error_high, error_high));
-    dot.low = _mm256_add_pd(dot.low, _mm256_mul_pd(x_low, y_low));
-    dot.high = _mm256_add_pd(dot.high, _mm256_mul_pd(x_high, y_high));
-    reconstructed_norm.low = _mm256_add_pd(reconstructed_norm.low, _mm256_mul_pd(y_low, y_low));
-    reconstructed_norm.high = _mm256_add_pd(reconstructed_norm.high, _mm256_mul_pd(y_high, y_high));
-    // max(|e|, max) keeps max when |e| is NaN, as std::max(max, |e|) does.
-    max_low = _mm256_max_pd(_mm256_and_pd(error_low, magnitude_bits), max_low);
-    max_high = _mm256_max_pd(_mm256_and_pd(error_high, magnitude_bits), max_high);
+    add_error_terms(terms, _mm256_loadu_ps(original + i), _mm256_loadu_ps(reconstructed + i));
   }
 
   double lanes[5][kLanes];
-  store_sum(signal, lanes[0]);
-  store_sum(noise, lanes[1]);
-  store_sum(dot, lanes[2]);
-  store_sum(reconstructed_norm, lanes[3]);
-  store_sum({max_low, max_high}, lanes[4]);
+  store_sum(terms.signal, lanes[0]);
+  store_sum(terms.noise, lanes[1]);
+  store_sum(terms.dot, lanes[2]);
+  store_sum(terms.norm, lanes[3]);
+  store_sum(terms.largest, lanes[4]);
   ErrorSums sums[kLanes];
   for (int lane = 0; lane < kLanes; ++lane) {
     sums[lane] = {lanes[0][lane], lanes[1][lane], lanes[2][lane], lanes[3][lane], lanes[4][lane]};
@@ -585,6 +622,7 @@ constexpr Primitives kAvx2 = {
     .lane_affine_fit_sums = lane_affine_fit_sums,
     .lane_rank_sums = lane_rank_sums,
     .lane_squared_error = lane_squared_error,
+    .lane_error_sums = lane_error_sums,
     .lane_quantize = lane_quantize,
     .range = range,
     .error_sums = error_sums,

@@ -130,6 +130,25 @@ void lane_squared_error(const LaneValues& values, const LaneChoices& choices, Co
   }
 }
 
+void lane_error_sums(const LaneValues& values, const LaneChoices& choices, CodeRange range, LaneErrorSums& sums) {
+  sums = {};
+  for (int64_t j = 0; j < values.count; ++j) {
+    for (int lane = 0; lane < kLanes; ++lane) {
+      const float x = lane_value(values, j, lane);
+      const ScaleChoice choice = lane_choice(choices, lane);
+      const int32_t code = std::isnan(x) ? choice.zero_point : quantize_to_code(x, choice, range);
+      const double original = x;
+      const double restored = static_cast<float>(code - choice.zero_point) * choice.scale;
+      const double error = original - restored;
+      sums.signal[lane] += original * original;
+      sums.noise[lane] += error * error;
+      sums.dot[lane] += original * restored;
+      sums.reconstructed_norm[lane] += restored * restored;
+      sums.max_abs_error[lane] = std::max(sums.max_abs_error[lane], std::fabs(error));
+    }
+  }
+}
+
 void lane_quantize(const LaneValues& values, const LaneChoices& choices, CodeRange range, uint8_t* codes) {
   for (int64_t j = 0; j < values.count; ++j) {
     for (int lane = 0; lane < kLanes; ++lane) {
@@ -233,6 +252,7 @@ constexpr Primitives kPortable = {
     .lane_affine_fit_sums = lane_affine_fit_sums,
     .lane_rank_sums = lane_rank_sums,
     .lane_squared_error = lane_squared_error,
+    .lane_error_sums = lane_error_sums,
     .lane_quantize = lane_quantize,
     .range = range,
     .error_sums = error_sums,

@@ -80,8 +80,7 @@ void quantize_embedding_int4(const Candidate& candidate, std::vector<Candidate>&
       transposed, columns, rows, block_size, symmetric,
       is_float16 ? kernels::ScaleType::kFloat16 : kernels::ScaleType::kFloat32, searches_scales(context.options),
       threads);
-  const kernels::ErrorMetrics error =
-      kernels::measure_error(transposed, kernels::dequantize_blockwise_int4(quantized, threads), threads);
+  const kernels::ErrorMetrics& error = quantized.error;
 
   const int64_t blocks = quantized.blocks_per_column;
   std::vector<std::string> inputs = {context.names.allocate(weight.name + "_Q4"),

@@ -47,8 +47,7 @@ void quantize_weight_matmul_nbits(const Candidate& candidate, PassContext& conte
   const std::vector<float> importance = search ? input_importance(weight, k, context) : std::vector<float>{};
   const kernels::BlockQuantized quantized = kernels::quantize_blockwise(*values, k, n, block_size, bits, symmetric,
                                                                         scale_type, search, threads, importance);
-  const kernels::ErrorMetrics error =
-      kernels::measure_blockwise_error(*values, quantized, threads);
+  const kernels::ErrorMetrics& error = quantized.error;
   if (search) entry.sqnr_minmax_db = kernels::sqnr_db(error.signal_power, quantized.minmax_squared_error);
 
   const uint64_t scale_bytes = quantized.scales.size() * (is_float16 ? 2 : 4);

@@ -56,7 +56,7 @@ double int4_sqnr(const graph::Weight& weight, const io::TensorStore& store, cons
   const auto quantized = kernels::quantize_blockwise_int4(values, weight.tensor->dims(0), weight.tensor->dims(1),
                                                           options.block_size, !options.asymmetric, scale_type,
                                                           searches_scales(options), threads);
-  return kernels::measure_blockwise_error(values, quantized, threads).sqnr_db;
+  return quantized.error.sqnr_db;
 }
 
 }  // namespace

@@ -172,6 +172,28 @@ TEST(BlockwiseError, MatchesMeasureErrorOfDequantizedWeight) {
   }
 }
 
+TEST(BlockwiseError, SummedWhileQuantizing) {
+  const std::vector<BlockCase> cases = {{70, 13, 32, 4, true}, {96, 300, 32, 4, false}, {512, 600, 32, 8, true}};
+  for (const BlockCase& c : cases) {
+    SCOPED_TRACE("k " + std::to_string(c.k) + ", n " + std::to_string(c.n));
+    const std::vector<float> weight =
+        random_values(static_cast<size_t>(c.k * c.n), Distribution::kNormal, kSeed + static_cast<uint32_t>(c.n));
+    const BlockQuantized first =
+        quantize_blockwise(weight, c.k, c.n, c.block_size, c.bits, c.symmetric, ScaleType::kFloat32, true, 1);
+    const ErrorMetrics expected = measure_error(weight, reference::dequantize_blockwise(first), 1);
+    expect_near_relative(first.error.mse, expected.mse, "mse");
+    expect_near_relative(first.error.sqnr_db, expected.sqnr_db, "sqnr");
+    expect_near_relative(first.error.cosine_similarity, expected.cosine_similarity, "cosine");
+    expect_near_relative(first.error.signal_power, expected.signal_power, "signal power");
+    EXPECT_EQ(first.error.max_abs_error, expected.max_abs_error);
+    for_each_level_and_thread_count([&](int threads) {
+      const BlockQuantized quantized =
+          quantize_blockwise(weight, c.k, c.n, c.block_size, c.bits, c.symmetric, ScaleType::kFloat32, true, threads);
+      expect_same_metrics(quantized.error, first.error);
+    });
+  }
+}
+
 struct LinearCase {
   AxisLayout layout;
   bool is_signed;
