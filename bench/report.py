@@ -8,6 +8,7 @@ docs/performance.md:
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -129,9 +130,12 @@ def render_scaling(results_list: list[dict[str, object]]) -> str:
 
 
 def main(arguments: list[str]) -> int:
-    scaling = "--scaling" in arguments
-    results_list = [json.loads(Path(path).read_text()) for path in arguments if path != "--scaling"]
-    if scaling:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scaling", action="store_true", help="print one scaling table of all the files")
+    parser.add_argument("results", nargs="+", type=Path, help="result files (.json) of run_bench.py")
+    options = parser.parse_args(arguments)
+    results_list = [json.loads(path.read_text()) for path in options.results]
+    if options.scaling:
         print(render_scaling(results_list))
     else:
         print("\n".join(render_markdown(results) for results in results_list))
