@@ -107,13 +107,19 @@ def render_markdown(results: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The status of a row whose output loaded and ran but whose logits failed the accuracy check.
+REJECTED_BY_CHECK = "output rejected: logits cosine"
+
+
 def render_scaling(results_list: list[dict[str, object]]) -> str:
     """Return one Markdown row per model size: the copy time, then onnxquant's wall time, CPU time and
-    peak RSS per precision."""
+    peak RSS per precision. A run whose output ONNX Runtime ran but the accuracy check rejected keeps
+    its figures, marked with an asterisk and explained under the table."""
     precisions = ["int8", "int4", "fp16"]
     header = ["model", "size MiB", "copy s"] + [f"{precision} {unit}" for precision in precisions
                                                 for unit in ("s (CPU s)", "RSS MiB")]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    notes = []
     for results in sorted(results_list, key=lambda item: item["model"]["size_mib"]):
         shape = results["model"]
         ours = {row["precision"]: row for row in results["rows"] if row["tool"] == "onnxquant"}
@@ -121,12 +127,17 @@ def render_scaling(results_list: list[dict[str, object]]) -> str:
                  f"{results['copy']['seconds']:.2f}"]
         for precision in precisions:
             row = ours.get(precision)
-            if row is None or row["status"] != "ok":
+            ran = row is not None and (row["status"] == "ok" or row["status"].startswith(REJECTED_BY_CHECK))
+            if not ran:
                 cells += [row["status"] if row else "-", "-"]
-            else:
-                cells += [f"{row['seconds']:.2f} ({row['cpu_seconds']:.2f})", f"{row['peak_rss_mib']:.0f}"]
+                continue
+            mark = "" if row["status"] == "ok" else "*"
+            cells += [f"{row['seconds']:.2f} ({row['cpu_seconds']:.2f}){mark}", f"{row['peak_rss_mib']:.0f}"]
+            if mark:
+                notes.append(f"\\* {shape['name']}, {shape['layers']} layers, {precision}: {row['status']} "
+                             f"(cosine {row['cosine']:.4f})")
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines + ([""] + notes if notes else []))
 
 
 def main(arguments: list[str]) -> int:
