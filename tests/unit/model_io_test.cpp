@@ -1,6 +1,7 @@
 // Loading and saving models: external data, path checks and atomic writes.
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -36,12 +37,14 @@ g (float[B, 64] x) => (float[B, 32] y) { y = MatMul (x, w) }
     return model;
   }
 
-  // Saves `model` with its weight moved to `data_name` at the given location entry.
-  fs::path save_with_external(onnx::ModelProto model, const std::string& location, const fs::path& data_file) {
+  // Saves `model` with its weight moved to `data_file` at the given location entry, after
+  // `padding` zero bytes.
+  fs::path save_with_external(onnx::ModelProto model, const std::string& location, const fs::path& data_file,
+                              size_t padding = 0) {
     auto* weight = model.mutable_graph()->mutable_initializer(0);
     {
       std::ofstream out(data_file, std::ios::binary);
-      out << weight->raw_data();
+      out << std::string(padding, '\0') << weight->raw_data();
     }
     const auto length = weight->raw_data().size();
     weight->clear_raw_data();
@@ -52,7 +55,7 @@ g (float[B, 64] x) => (float[B, 32] y) { y = MatMul (x, w) }
       entry->set_value(value);
     };
     add("location", location);
-    add("offset", "0");
+    add("offset", std::to_string(padding));
     add("length", std::to_string(length));
     const fs::path path = folder_ / "model.onnx";
     std::ofstream out(path, std::ios::binary);
@@ -197,6 +200,31 @@ TEST_F(ModelIoTest, MappedLoadReadsOnDemand) {
   EXPECT_EQ(io::read_float_values(weight, *mapped.store), expected);
 }
 
+TEST_F(ModelIoTest, FloatViewAtAnyOffset) {
+  const onnx::ModelProto model = make_model();
+  const std::vector<float> expected = io::read_float_values(model.graph().initializer(0));
+  // Offset 0 is viewed in place; offset 2 is not aligned for float and is copied.
+  for (size_t padding : {0, 2}) {
+    SCOPED_TRACE("offset " + std::to_string(padding));
+    const fs::path path = save_with_external(model, "weights.bin", folder_ / "weights.bin", padding);
+    const Model mapped = load_model(path, {ExternalDataLoading::kMap});
+    const onnx::TensorProto& weight = mapped.proto.graph().initializer(0);
+
+    const io::FloatValues view = io::read_float_view(weight, *mapped.store);
+    EXPECT_EQ(std::vector<float>(view.span().begin(), view.span().end()), expected);
+
+    std::vector<float> runs;
+    size_t run_count = 0;
+    io::for_each_float_run(weight, *mapped.store, 100, [&](std::span<const float> run) {
+      EXPECT_LE(run.size(), 100u);
+      runs.insert(runs.end(), run.begin(), run.end());
+      ++run_count;
+    });
+    EXPECT_EQ(runs, expected);
+    EXPECT_EQ(run_count, (expected.size() + 99) / 100);
+  }
+}
+
 TEST_F(ModelIoTest, MappedInputCopiedToOutput) {
   const onnx::ModelProto model = make_model();
   const std::string expected = model.graph().initializer(0).raw_data();
@@ -287,6 +315,16 @@ TEST(TensorData, ShortRawDataRejected) {
   onnx::TensorProto tensor = io::make_float_tensor("w", {2, 2}, std::vector<float>{1, 2, 3, 4});
   tensor.mutable_raw_data()->resize(12);
   EXPECT_THROW(io::read_float_values(tensor), ModelError);
+}
+
+TEST(TensorData, RawFloat16ReadInBulk) {
+  const std::vector<float> values = {1.0f, -2.0f, 0.5f, 65504.0f, -0.0f, 3.0e-5f, 7.0f, 0.25f, 1024.0f};
+  const onnx::TensorProto tensor = io::make_float16_tensor("w", {3, 3}, values);
+  const std::vector<float> read = io::read_float_values(tensor);
+  ASSERT_EQ(read.size(), values.size());
+  // 3e-5 is a float16 subnormal, stored as the nearest multiple of 2^-24.
+  for (size_t i = 0; i < values.size(); ++i) EXPECT_NEAR(read[i], values[i], 3.0e-8f) << "element " << i;
+  EXPECT_TRUE(std::signbit(read[4]));
 }
 
 TEST(TensorData, FloatDataAndFloat16Read) {
