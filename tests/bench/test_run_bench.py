@@ -78,3 +78,18 @@ def test_run_bench_without_anchors(tmp_path):
     assert "| onnxquant | int4 |" in (tmp_path / "results" / "phi3-mini-1layers-hidden192.md").read_text()
     assert "targets:" in result.stdout
     assert not (tmp_path / "work" / "model.onnx.data").exists(), "the generated model is deleted at the end"
+
+
+def _rss_target(shape_overrides: dict[str, int]) -> dict[str, object]:
+    import run_bench
+
+    shape = {"name": "phi3-mini", "layers": 32, "hidden": 3072, "intermediate": 8192, "vocab": 32064}
+    row = run_bench.Row("onnxquant", "int8", "ok", 1.0, 1.0, 700.0, 100.0, 0.9, 0.5, "")
+    return run_bench.evaluate_targets([row], 1.0, shape | shape_overrides)[-1]
+
+
+def test_rss_target_full_size_needs_every_dimension():
+    assert _rss_target({})["target"].endswith("(full size)")
+    assert _rss_target({})["result"] == "PASS"
+    assert _rss_target({"intermediate": 2048})["target"].endswith("(scaled to intermediate 2048)")
+    assert _rss_target({"layers": 2, "vocab": 1000})["target"].endswith("(scaled to 2 layers, vocabulary 1000)")
