@@ -153,13 +153,23 @@ bool prepare_int8_opset(onnx::ModelProto& model, bool per_channel, Report& repor
                                opset, required, error));
 }
 
+// The low-SQNR note names this many tensors, the lowest first; the table and the report list all.
+constexpr size_t kLowSqnrNamesShown = 8;
+
 void warn_low_sqnr(Report& report) {
   const double threshold = report.options.precision == Precision::kInt4 ? kLowSqnrDbInt4 : kLowSqnrDbInt8;
-  std::vector<std::string> names;
+  std::vector<const TensorReport*> low;
   for (const auto& entry : report.tensors) {
-    if (entry.sqnr_db < threshold) names.push_back(fmt::format("{} ({:.1f} dB)", entry.name, entry.sqnr_db));
+    if (entry.sqnr_db < threshold) low.push_back(&entry);
   }
-  if (names.empty()) return;
+  if (low.empty()) return;
+  std::stable_sort(low.begin(), low.end(),
+                   [](const TensorReport* a, const TensorReport* b) { return a->sqnr_db < b->sqnr_db; });
+  std::vector<std::string> names;
+  for (size_t i = 0; i < std::min(low.size(), kLowSqnrNamesShown); ++i) {
+    names.push_back(fmt::format("{} ({:.1f} dB)", low[i]->name, low[i]->sqnr_db));
+  }
+  if (low.size() > kLowSqnrNamesShown) names.push_back(fmt::format("and {} more", low.size() - kLowSqnrNamesShown));
   std::string hint = "--exclude NAME keeps such tensors float";
   if (report.options.precision == Precision::kInt8 && !report.options.per_channel) {
     hint = report.opset_before >= passes::kMinOpsetPerChannel
@@ -169,7 +179,7 @@ void warn_low_sqnr(Report& report) {
                              report.opset_before);
   }
   report.notes.push_back(fmt::format("{} tensors have SQNR below {:.0f} dB, which often changes model outputs; {}: {}",
-                                     names.size(), threshold, hint, fmt::join(names, ", ")));
+                                     low.size(), threshold, hint, fmt::join(names, ", ")));
   spdlog::warn("{}", report.notes.back());
 }
 

@@ -1,7 +1,9 @@
 // Graph rewrites of `quantize_model` on small models written in ONNX's textual format.
 #include <onnx/checker.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "graph/opset.hpp"
@@ -136,6 +138,42 @@ INSTANTIATE_TEST_SUITE_P(
         AxisCase{"ConvTranspose", "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float[1, 3, 4, 4] x) => (float[1, 5, 6, 6] y) { y = ConvTranspose (x, w) }",
                  {3, 5, 3, 3}, 1}),
     [](const auto& info) { return std::string(info.param.name); });
+
+TEST(QuantizeInt8, LowSqnrNoteNamesLowestFirst) {
+  // A chain of 12 MatMuls whose weights each have one outlier of 150 to 260 among N(0, 1) values,
+  // so per-tensor INT8 rounds the other values coarsely (about 17 dB).
+  std::string text = "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float[B, 64] y0) => (float[B, 64] y12) {\n";
+  for (int i = 0; i < 12; ++i) {
+    text += "  y" + std::to_string(i + 1) + " = MatMul (y" + std::to_string(i) + ", w" + std::to_string(i) + ")\n";
+  }
+  onnx::ModelProto model = parse_model((text + "}\n").c_str());
+  for (int i = 0; i < 12; ++i) {
+    add_weight(*model.mutable_graph(), "w" + std::to_string(i), {64, 64}, static_cast<uint32_t>(i + 1));
+    const float outlier = 150.0f + 10.0f * static_cast<float>(i);
+    std::memcpy(model.mutable_graph()->mutable_initializer(i)->mutable_raw_data()->data(), &outlier, sizeof(float));
+  }
+  const Report report = run(model, int8_options());
+
+  std::vector<std::pair<double, std::string>> by_sqnr;
+  for (const TensorReport& entry : report.tensors) by_sqnr.emplace_back(entry.sqnr_db, entry.name);
+  std::stable_sort(by_sqnr.begin(), by_sqnr.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  ASSERT_EQ(by_sqnr.size(), 12u);
+  ASSERT_LT(by_sqnr.back().first, 20.0);
+  ASSERT_EQ(report.notes.size(), 1u);
+  const std::string& note = report.notes[0];
+  EXPECT_EQ(note.rfind("12 tensors have SQNR below 20 dB", 0), 0u) << note;
+  // The eight lowest in increasing order, then a count of the rest.
+  size_t previous = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    const size_t position = note.find(by_sqnr[i].second + " (");
+    ASSERT_NE(position, std::string::npos) << by_sqnr[i].second;
+    EXPECT_GT(position, previous);
+    previous = position;
+  }
+  for (size_t i = 8; i < 12; ++i) EXPECT_EQ(note.find(by_sqnr[i].second + " ("), std::string::npos);
+  EXPECT_NE(note.find("and 4 more"), std::string::npos);
+}
 
 TEST(QuantizeInt8, AsymmetricUsesUint8ZeroPoint) {
   onnx::ModelProto model = matmul_model();
