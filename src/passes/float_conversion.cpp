@@ -191,9 +191,21 @@ class FloatConverter {
       const bool external = io::is_external(*weight.tensor);
       convert_tensor_data(*weight.tensor, target_, entry, store_, &store_, kernel_threads(options_));
       if (external) store_.move_to_output(*weight.tensor);
+      if (entry.saturated_values > 0) note_saturation(entry);
       after_[weight.name] = target_;
       report_.tensors.push_back(std::move(entry));
     }
+  }
+
+  // Explains the saturated values of a converted weight, which dominate its SQNR and maximum error.
+  // Attention masks filled with the lowest float32 are the common case, and there the saturated
+  // values still act as minus infinity.
+  void note_saturation(const TensorReport& entry) {
+    report_.notes.push_back(fmt::format(
+        "'{}': {} finite values beyond the {} range became its largest finite value with their sign; they "
+        "set this tensor's SQNR and maximum error (values like -3.4e38 in attention masks still mask)",
+        entry.name, entry.saturated_values, io::dtype_name(target_)));
+    spdlog::info("{}", report_.notes.back());
   }
 
   // Returns the reason a float32 weight keeps its type, or nothing when it is stored in the target type.

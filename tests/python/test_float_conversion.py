@@ -218,6 +218,8 @@ def test_saturation_nan_and_subnormals(run_onnxquant, tmp_path):
     assert stored[6] == np.float16(65504)  # 65519 rounds to 65504, beyond the range but not infinite
     entry = report["tensors"][0]
     assert entry["saturated_values"] == 3
+    notes = [note for note in report["notes"] if note.startswith("'w': 3 finite values beyond the float16 range")]
+    assert len(notes) == 1
 
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
