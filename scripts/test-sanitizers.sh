@@ -2,7 +2,7 @@
 # Builds onnxquant with clang, AddressSanitizer and UndefinedBehaviorSanitizer in build-sanitize/
 # and runs the whole CTest suite against it: the unit tests, and the Python tests running the
 # sanitized binary. ONNX Runtime, which the Python tests load as the oracle, is not instrumented.
-# The same build holds the libFuzzer targets, which scripts/run-fuzz.sh runs.
+# The same build contains the libFuzzer targets, which scripts/run-fuzz.sh runs.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 jobs="${JOBS:-2}"

@@ -196,23 +196,10 @@ FloatValues read_float_view(const TensorProto& tensor, const TensorStore& store)
 void for_each_float_run(const TensorProto& tensor, const TensorStore& store, uint64_t run_values,
                         const std::function<void(std::span<const float>)>& consume) {
   assert(run_values > 0);
-  const bool raw_float = tensor.data_type() == TensorProto::FLOAT && (is_external(tensor) || tensor.has_raw_data());
-  if (!raw_float) {
-    const std::vector<float> values = read_float_values(tensor, store);
-    for (size_t begin = 0; begin < values.size(); begin += run_values) {
-      consume(std::span<const float>(values).subspan(begin, std::min<size_t>(run_values, values.size() - begin)));
-    }
-    return;
-  }
-  const uint64_t count = element_count(tensor);
-  const TensorBytes bytes = store.bytes(tensor);
-  if (bytes.size() != count * sizeof(float)) throw_size_mismatch(tensor, count, bytes.size() / sizeof(float));
-  // Runs are copied out of the bytes, which need not be aligned for float.
-  std::vector<float> run(static_cast<size_t>(std::min(run_values, count)));
-  for (uint64_t begin = 0; begin < count; begin += run_values) {
-    const uint64_t length = std::min(run_values, count - begin);
-    std::memcpy(run.data(), bytes.span().data() + begin * sizeof(float), length * sizeof(float));
-    consume(std::span<const float>(run.data(), length));
+  const FloatValues values = read_float_view(tensor, store);
+  const std::span<const float> all = values;
+  for (size_t begin = 0; begin < all.size(); begin += run_values) {
+    consume(all.subspan(begin, std::min<size_t>(run_values, all.size() - begin)));
   }
 }
 

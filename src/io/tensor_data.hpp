@@ -59,8 +59,9 @@ class FloatValues {
 FloatValues read_float_view(const onnx::TensorProto& tensor, const TensorStore& store);
 
 // Calls `consume` with the values of a float tensor, stored inline or in an external file of
-// `store`, in order and in runs of at most `run_values` values. A float32 tensor is read one run at
-// a time and never copied whole. Throws ModelError when the stored data does not match the shape.
+// `store`, in order and in runs of at most `run_values` values. The values come from
+// read_float_view, so an aligned external float32 tensor is not copied. Throws ModelError when the
+// stored data does not match the shape.
 void for_each_float_run(const onnx::TensorProto& tensor, const TensorStore& store, uint64_t run_values,
                         const std::function<void(std::span<const float>)>& consume);
 // Replaces the data of a tensor, wherever it was stored, with `bytes` in raw_data.

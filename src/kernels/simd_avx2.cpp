@@ -444,7 +444,7 @@ ONNXQUANT_AVX2 inline __m256d relative_error_pd(__m256d x, __m256d y) {
 
 ONNXQUANT_AVX2 double max_relative_error(const float* original, const float* reconstructed, int64_t count,
                                          int64_t& nonfinite) {
-  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 ones = _mm256_set1_ps(1.0f);
   __m256d largest_low = _mm256_setzero_pd();
   __m256d largest_high = _mm256_setzero_pd();
   int64_t nonfinite_count = 0;
@@ -455,8 +455,8 @@ ONNXQUANT_AVX2 double max_relative_error(const float* original, const float* rec
     nonfinite_count += kWidth - __builtin_popcount(static_cast<unsigned>(_mm256_movemask_ps(finite)));
     // Other lanes divide 1 by 1, which adds nothing to the maximum.
     const __m256 used = _mm256_and_ps(finite, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NEQ_OQ));
-    const __m256 used_x = _mm256_blendv_ps(one, x, used);
-    const __m256 used_y = _mm256_blendv_ps(one, _mm256_loadu_ps(reconstructed + i), used);
+    const __m256 used_x = _mm256_blendv_ps(ones, x, used);
+    const __m256 used_y = _mm256_blendv_ps(ones, _mm256_loadu_ps(reconstructed + i), used);
     // max(q, largest) keeps largest when q is NaN, as std::max(largest, q) does.
     largest_low = _mm256_max_pd(relative_error_pd(low_pd(used_x), low_pd(used_y)), largest_low);
     largest_high = _mm256_max_pd(relative_error_pd(high_pd(used_x), high_pd(used_y)), largest_high);
